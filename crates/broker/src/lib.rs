@@ -1,0 +1,1 @@
+//! The Tern broker library.

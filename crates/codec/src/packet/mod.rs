@@ -1,0 +1,296 @@
+//! The MQTT control packets (section 2 and 3) in one model for all protocol versions, and framing: the fixed
+//! header, remaining length, and the strict checks of both.
+
+mod ack;
+mod connect;
+mod disconnect;
+mod publish;
+mod subscribe;
+
+use std::num::NonZeroU16;
+
+use bytes::{Buf, BufMut, BytesMut};
+
+pub use ack::{Ack, AckKind};
+pub use connect::{ConnAck, Connect, LastWill};
+pub use disconnect::{Auth, Disconnect};
+pub use publish::Publish;
+pub use subscribe::{RetainHandling, SubAck, Subscribe, SubscriptionOptions, SubscriptionRequest, UnsubAck, Unsubscribe};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::version::ProtocolVersion;
+use crate::wire::{decode_varint, put_varint, varint_len, Reader, VARINT_MAX};
+
+/// The control packet type of the fixed header (bits 7-4 of its first byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketType {
+    Connect = 1,
+    ConnAck = 2,
+    Publish = 3,
+    PubAck = 4,
+    PubRec = 5,
+    PubRel = 6,
+    PubComp = 7,
+    Subscribe = 8,
+    SubAck = 9,
+    Unsubscribe = 10,
+    UnsubAck = 11,
+    PingReq = 12,
+    PingResp = 13,
+    Disconnect = 14,
+    Auth = 15,
+}
+
+impl PacketType {
+    fn from_u8(v: u8) -> Option<PacketType> {
+        use PacketType::*;
+        Some(match v {
+            1 => Connect,
+            2 => ConnAck,
+            3 => Publish,
+            4 => PubAck,
+            5 => PubRec,
+            6 => PubRel,
+            7 => PubComp,
+            8 => Subscribe,
+            9 => SubAck,
+            10 => Unsubscribe,
+            11 => UnsubAck,
+            12 => PingReq,
+            13 => PingResp,
+            14 => Disconnect,
+            15 => Auth,
+            _ => return None,
+        })
+    }
+
+    /// The fixed header flags every packet but PUBLISH must carry [MQTT-2.1.3-1].
+    fn required_flags(self) -> u8 {
+        match self {
+            PacketType::PubRel | PacketType::Subscribe | PacketType::Unsubscribe => 0b0010,
+            _ => 0,
+        }
+    }
+}
+
+/// An MQTT control packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    Connect(Box<Connect>),
+    ConnAck(ConnAck),
+    Publish(Publish),
+    PubAck(Ack),
+    PubRec(Ack),
+    PubRel(Ack),
+    PubComp(Ack),
+    Subscribe(Subscribe),
+    SubAck(SubAck),
+    Unsubscribe(Unsubscribe),
+    UnsubAck(UnsubAck),
+    PingReq,
+    PingResp,
+    Disconnect(Disconnect),
+    Auth(Auth),
+}
+
+impl Packet {
+    /// The packet's type.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Packet::Connect(_) => PacketType::Connect,
+            Packet::ConnAck(_) => PacketType::ConnAck,
+            Packet::Publish(_) => PacketType::Publish,
+            Packet::PubAck(_) => PacketType::PubAck,
+            Packet::PubRec(_) => PacketType::PubRec,
+            Packet::PubRel(_) => PacketType::PubRel,
+            Packet::PubComp(_) => PacketType::PubComp,
+            Packet::Subscribe(_) => PacketType::Subscribe,
+            Packet::SubAck(_) => PacketType::SubAck,
+            Packet::Unsubscribe(_) => PacketType::Unsubscribe,
+            Packet::UnsubAck(_) => PacketType::UnsubAck,
+            Packet::PingReq => PacketType::PingReq,
+            Packet::PingResp => PacketType::PingResp,
+            Packet::Disconnect(_) => PacketType::Disconnect,
+            Packet::Auth(_) => PacketType::Auth,
+        }
+    }
+
+    /// Length of the variable header and payload (the Remaining Length).
+    fn body_len(&self, v: ProtocolVersion) -> usize {
+        match self {
+            Packet::Connect(p) => p.body_len(),
+            Packet::ConnAck(p) => p.body_len(v),
+            Packet::Publish(p) => p.body_len(v),
+            Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => p.body_len(v),
+            Packet::Subscribe(p) => p.body_len(v),
+            Packet::SubAck(p) => p.body_len(v),
+            Packet::Unsubscribe(p) => p.body_len(v),
+            Packet::UnsubAck(p) => p.body_len(v),
+            Packet::PingReq | Packet::PingResp => 0,
+            Packet::Disconnect(p) => p.body_len(v),
+            Packet::Auth(p) => p.body_len(),
+        }
+    }
+
+    /// Size of the whole encoded packet in `v`, as compared against a Maximum Packet Size.
+    pub fn encoded_len(&self, v: ProtocolVersion) -> usize {
+        let body = self.body_len(v);
+        1 + varint_len(body) + body
+    }
+
+    fn first_byte(&self) -> u8 {
+        let flags = match self {
+            Packet::Publish(p) => p.flags(),
+            other => other.packet_type().required_flags(),
+        };
+        ((self.packet_type() as u8) << 4) | flags
+    }
+
+    fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+        match self {
+            Packet::Connect(p) => p.check(),
+            Packet::ConnAck(p) => p.properties.check(),
+            Packet::Publish(p) => p.check(),
+            Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
+                p.properties.check()
+            }
+            Packet::Subscribe(p) => p.check(),
+            Packet::SubAck(p) => p.properties.check(),
+            Packet::Unsubscribe(p) => p.check(),
+            Packet::UnsubAck(p) => p.properties.check(),
+            Packet::PingReq | Packet::PingResp => Ok(()),
+            Packet::Disconnect(p) => p.properties.check(),
+            Packet::Auth(p) if v.is_v5() => p.properties.check(),
+            Packet::Auth(_) => Err(EncodeError::NotInVersion(PacketType::Auth, v)),
+        }
+    }
+
+    fn encode_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
+        match self {
+            Packet::Connect(p) => p.encode_body(buf),
+            Packet::ConnAck(p) => p.encode_body(v, buf),
+            Packet::Publish(p) => p.encode_body(v, buf),
+            Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
+                p.encode_body(v, buf)
+            }
+            Packet::Subscribe(p) => p.encode_body(v, buf),
+            Packet::SubAck(p) => p.encode_body(v, buf),
+            Packet::Unsubscribe(p) => p.encode_body(v, buf),
+            Packet::UnsubAck(p) => p.encode_body(v, buf),
+            Packet::PingReq | Packet::PingResp => {}
+            Packet::Disconnect(p) => p.encode_body(v, buf),
+            Packet::Auth(p) => p.encode_body(buf),
+        }
+    }
+}
+
+/// What the decoder enforces beyond the spec's own rules, and the protocol version it decodes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The protocol version of the connection (CONNECT carries its own and ignores this).
+    pub version: ProtocolVersion,
+    /// Largest whole packet accepted, fixed header included (MQTT 5.0 Maximum Packet Size).
+    pub max_packet_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { version: ProtocolVersion::V311, max_packet_size: VARINT_MAX + 5 }
+    }
+}
+
+impl Limits {
+    /// Limits for `version` with the protocol's own maximum packet size.
+    pub fn new(version: ProtocolVersion) -> Self {
+        Limits { version, ..Limits::default() }
+    }
+}
+
+/// Size of the frame at the start of `buf`, once its fixed header is complete: `Ok(None)` until then.
+/// The size is checked against `max_packet_size` here, before any of the body is buffered.
+pub fn frame_len(buf: &[u8], max_packet_size: u32) -> Result<Option<usize>, DecodeError> {
+    Ok(fixed_header(buf, max_packet_size)?.map(|(header, body)| header + body))
+}
+
+/// The fixed header's length and the body's length, checked against `max_packet_size`.
+fn fixed_header(buf: &[u8], max_packet_size: u32) -> Result<Option<(usize, usize)>, DecodeError> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    let Some((remaining, len_bytes)) = decode_varint(&buf[1..])? else {
+        return Ok(None);
+    };
+    let size = 1 + len_bytes as u64 + u64::from(remaining);
+    if size > u64::from(max_packet_size) {
+        return Err(DecodeError::PacketTooLarge { size, max: max_packet_size });
+    }
+    Ok(Some((1 + len_bytes, remaining as usize)))
+}
+
+/// Decodes one packet from the front of `buf`.
+///
+/// Returns `Ok(None)` until a whole frame is buffered (nothing is consumed then), the packet otherwise (its
+/// frame is consumed). Topics and payloads are zero-copy slices of the frame. After an error the connection
+/// must be closed: the buffer is left as it was.
+pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Packet>, DecodeError> {
+    let Some((header_len, body_len)) = fixed_header(buf, limits.max_packet_size)? else {
+        return Ok(None);
+    };
+    let size = header_len + body_len;
+    if buf.len() < size {
+        return Ok(None);
+    }
+    let first = buf[0];
+    let packet_type = PacketType::from_u8(first >> 4).ok_or(DecodeError::ReservedPacketType(first >> 4))?;
+    let flags = first & 0x0F;
+    if packet_type != PacketType::Publish && flags != packet_type.required_flags() {
+        return Err(DecodeError::InvalidFlags { packet: packet_type, flags });
+    }
+    let v = limits.version;
+    if packet_type == PacketType::Auth && !v.is_v5() {
+        return Err(DecodeError::AuthBeforeV5(v));
+    }
+    let mut frame = buf.split_to(size).freeze();
+    frame.advance(header_len);
+    let mut r = Reader::new(frame);
+    let packet = match packet_type {
+        PacketType::Connect => Packet::Connect(Box::new(Connect::decode(&mut r)?)),
+        PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(&mut r, v)?),
+        PacketType::Publish => Packet::Publish(Publish::decode(&mut r, flags, v)?),
+        PacketType::PubAck => Packet::PubAck(Ack::decode(&mut r, v, AckKind::PubAck)?),
+        PacketType::PubRec => Packet::PubRec(Ack::decode(&mut r, v, AckKind::PubRec)?),
+        PacketType::PubRel => Packet::PubRel(Ack::decode(&mut r, v, AckKind::PubRel)?),
+        PacketType::PubComp => Packet::PubComp(Ack::decode(&mut r, v, AckKind::PubComp)?),
+        PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(&mut r, v)?),
+        PacketType::SubAck => Packet::SubAck(SubAck::decode(&mut r, v)?),
+        PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(&mut r, v)?),
+        PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(&mut r, v)?),
+        PacketType::PingReq => Packet::PingReq,
+        PacketType::PingResp => Packet::PingResp,
+        PacketType::Disconnect => Packet::Disconnect(Disconnect::decode(&mut r, v)?),
+        PacketType::Auth => Packet::Auth(Auth::decode(&mut r)?),
+    };
+    r.finish()?;
+    Ok(Some(packet))
+}
+
+/// Encodes `packet` for a connection speaking `version`, appending to `buf`.
+pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    packet.check(version)?;
+    let body = packet.body_len(version);
+    if body > VARINT_MAX as usize {
+        return Err(EncodeError::PacketTooLarge(body));
+    }
+    buf.reserve(1 + varint_len(body) + body);
+    buf.put_u8(packet.first_byte());
+    put_varint(buf, body);
+    let start = buf.len();
+    packet.encode_body(version, buf);
+    debug_assert_eq!(buf.len() - start, body, "body_len disagrees with encode_body for {:?}", packet.packet_type());
+    Ok(())
+}
+
+/// Reads a packet identifier, which is never zero [MQTT-2.2.1-3].
+pub(crate) fn read_packet_id(r: &mut Reader) -> Result<NonZeroU16, DecodeError> {
+    NonZeroU16::new(r.u16("packet identifier")?).ok_or(DecodeError::ZeroPacketId)
+}
