@@ -96,7 +96,9 @@ pub fn is_allowed(pid: u8, cx: PropertyContext) -> bool {
         | id::WILDCARD_SUBSCRIPTION_AVAILABLE
         | id::SUBSCRIPTION_IDENTIFIER_AVAILABLE
         | id::SHARED_SUBSCRIPTION_AVAILABLE => cx == C::ConnAck,
-        id::AUTHENTICATION_METHOD | id::AUTHENTICATION_DATA => matches!(cx, C::Connect | C::ConnAck | C::Auth),
+        id::AUTHENTICATION_METHOD | id::AUTHENTICATION_DATA => {
+            matches!(cx, C::Connect | C::ConnAck | C::Auth)
+        }
         id::REQUEST_PROBLEM_INFORMATION | id::REQUEST_RESPONSE_INFORMATION => cx == C::Connect,
         id::WILL_DELAY_INTERVAL => cx == C::Will,
         id::SERVER_REFERENCE => matches!(cx, C::ConnAck | C::Disconnect),
@@ -338,15 +340,17 @@ impl Properties {
             let pid = r.varint("property identifier")?;
             let pid = u8::try_from(pid).map_err(|_| DecodeError::UnknownProperty(0xFF))?;
             if !is_allowed(pid, cx) {
-                return Err(if is_allowed(pid, PropertyContext::Publish)
-                    || is_allowed(pid, PropertyContext::ConnAck)
-                    || is_allowed(pid, PropertyContext::Connect)
-                    || is_allowed(pid, PropertyContext::Will)
-                {
-                    DecodeError::PropertyNotAllowed { id: pid, packet: cx.name() }
-                } else {
-                    DecodeError::UnknownProperty(pid)
-                });
+                return Err(
+                    if is_allowed(pid, PropertyContext::Publish)
+                        || is_allowed(pid, PropertyContext::ConnAck)
+                        || is_allowed(pid, PropertyContext::Connect)
+                        || is_allowed(pid, PropertyContext::Will)
+                    {
+                        DecodeError::PropertyNotAllowed { id: pid, packet: cx.name() }
+                    } else {
+                        DecodeError::UnknownProperty(pid)
+                    },
+                );
             }
             p.decode_one(pid, &mut r, cx)?;
         }
@@ -461,11 +465,7 @@ impl Properties {
 }
 
 /// Decodes properties only in MQTT 5.0; earlier versions have none.
-pub(crate) fn decode_if_v5(
-    r: &mut Reader,
-    v5: bool,
-    cx: PropertyContext,
-) -> Result<Properties, DecodeError> {
+pub(crate) fn decode_if_v5(r: &mut Reader, v5: bool, cx: PropertyContext) -> Result<Properties, DecodeError> {
     if v5 {
         Properties::decode(r, cx)
     } else {

@@ -113,7 +113,16 @@ impl Connect {
         };
         let username = if has_username { Some(r.string("user name")?) } else { None };
         let password = if has_password { Some(r.binary("password")?) } else { None };
-        Ok(Connect { protocol, clean_start: flags & FLAG_CLEAN != 0, keep_alive, client_id, will, username, password, properties })
+        Ok(Connect {
+            protocol,
+            clean_start: flags & FLAG_CLEAN != 0,
+            keep_alive,
+            client_id,
+            will,
+            username,
+            password,
+            properties,
+        })
     }
 
     pub(crate) fn body_len(&self) -> usize {

@@ -92,7 +92,8 @@ pub struct Auth {
 
 impl Auth {
     pub(crate) fn decode(r: &mut Reader) -> Result<Auth, DecodeError> {
-        let (reason_code, properties) = decode_reason_and_properties(r, PacketType::Auth, PropertyContext::Auth)?;
+        let (reason_code, properties) =
+            decode_reason_and_properties(r, PacketType::Auth, PropertyContext::Auth)?;
         Ok(Auth { reason_code, properties })
     }
 

@@ -15,7 +15,9 @@ pub use ack::{Ack, AckKind};
 pub use connect::{ConnAck, Connect, LastWill};
 pub use disconnect::{Auth, Disconnect};
 pub use publish::Publish;
-pub use subscribe::{RetainHandling, SubAck, Subscribe, SubscriptionOptions, SubscriptionRequest, UnsubAck, Unsubscribe};
+pub use subscribe::{
+    RetainHandling, SubAck, Subscribe, SubscriptionOptions, SubscriptionRequest, UnsubAck, Unsubscribe,
+};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::version::ProtocolVersion;
@@ -286,7 +288,12 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> 
     put_varint(buf, body);
     let start = buf.len();
     packet.encode_body(version, buf);
-    debug_assert_eq!(buf.len() - start, body, "body_len disagrees with encode_body for {:?}", packet.packet_type());
+    debug_assert_eq!(
+        buf.len() - start,
+        body,
+        "body_len disagrees with encode_body for {:?}",
+        packet.packet_type()
+    );
     Ok(())
 }
 

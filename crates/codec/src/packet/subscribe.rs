@@ -58,7 +58,12 @@ impl SubscriptionOptions {
             2 => RetainHandling::DoNotSend,
             _ => return Err(DecodeError::InvalidRetainHandling),
         };
-        Ok(SubscriptionOptions { qos, no_local: b & 0x04 != 0, retain_as_published: b & 0x08 != 0, retain_handling })
+        Ok(SubscriptionOptions {
+            qos,
+            no_local: b & 0x04 != 0,
+            retain_as_published: b & 0x08 != 0,
+            retain_handling,
+        })
     }
 }
 
