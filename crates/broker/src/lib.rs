@@ -1,1 +1,4 @@
 //! The Tern broker library.
+
+pub mod retained;
+pub mod router;
