@@ -75,6 +75,7 @@ pub async fn bind(config: &ListenerConfig, required: bool) -> Result<Vec<BoundLi
         match bind_tcp(addr) {
             Ok(listener) => {
                 let local_addr = listener.local_addr().map_err(|source| ListenerError::Bind { addr: addr.to_string(), source })?;
+                info!("Opening ipv{} listen socket on {local_addr}.", if local_addr.is_ipv4() { 4 } else { 6 });
                 bound.push(BoundListener { local_addr, listener, limit: limit.clone() });
             }
             // An unavailable address family (no IPv6 here) is not fatal when another address is bound.
@@ -104,7 +105,6 @@ pub async fn accept_loop(
     global_limit: Option<Arc<Semaphore>>,
     tasks: Arc<parking_lot::Mutex<JoinSet<()>>>,
 ) {
-    info!("Opening ipv{} listen socket on port {}.", if bound.local_addr.is_ipv4() { 4 } else { 6 }, bound.local_addr.port());
     loop {
         let accepted = tokio::select! {
             _ = broker.shutdown.cancelled() => return,
