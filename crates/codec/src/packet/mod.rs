@@ -269,7 +269,8 @@ fn fixed_header(buf: &[u8], max_packet_size: u32) -> Result<Option<(usize, usize
 /// Returns `Ok(None)` until a whole frame is buffered (nothing is consumed then), the packet otherwise (its
 /// frame is consumed). Topics and payloads are zero-copy slices of the frame. The first byte and the
 /// Remaining Length are checked as soon as they arrive, so garbage or an oversized frame is rejected before
-/// its body is waited for. After an error the connection must be closed: the buffer is left as it was.
+/// its body is waited for (and such an error consumes nothing). After any error the connection must be
+/// closed: an error found in the body of a complete frame has consumed that frame.
 ///
 /// `limits.version` is the connection's protocol version; a CONNECT carries its own and ignores it.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Packet>, DecodeError> {
