@@ -29,7 +29,13 @@ fn cases() -> Vec<Case> {
     vec![
         // ---- Fixed header: packet type, flags, remaining length (2.1 / 3.1.1 2.2)
         c("[MQTT-2.1.2] packet type 0 is reserved", V311, b"\x00\x00", E::ReservedPacketType(0), 0x81),
-        c("[MQTT-2.1.2] packet type 0 is rejected from its first byte", V5, b"\x00", E::ReservedPacketType(0), 0x81),
+        c(
+            "[MQTT-2.1.2] packet type 0 is rejected from its first byte",
+            V5,
+            b"\x00",
+            E::ReservedPacketType(0),
+            0x81,
+        ),
         c("[MQTT-2.1.2] AUTH is reserved in 3.1.1", V311, b"\xF0\x00", E::AuthBeforeV5(V311), 0x81),
         c("[MQTT-2.1.2] AUTH is reserved in 3.1", V31, b"\xF0\x00", E::AuthBeforeV5(V31), 0x81),
         c(
@@ -163,7 +169,13 @@ fn cases() -> Vec<Case> {
         c("[MQTT-3.3.1-2] DUP on QoS 0", V5, b"\x38\x04\x00\x01tx", E::DupOnQoS0, 0x81),
         c("[MQTT-3.3.1-2] DUP on QoS 0 in 3.1", V31, b"\x38\x03\x00\x01t", E::DupOnQoS0, 0x81),
         c("[MQTT-2.2.1-3] QoS 1 with packet id 0", V311, b"\x32\x05\x00\x01t\x00\x00", E::ZeroPacketId, 0x82),
-        c("[MQTT-2.2.1-3] QoS 2 with packet id 0", V5, b"\x34\x06\x00\x01t\x00\x00\x00", E::ZeroPacketId, 0x82),
+        c(
+            "[MQTT-2.2.1-3] QoS 2 with packet id 0",
+            V5,
+            b"\x34\x06\x00\x01t\x00\x00\x00",
+            E::ZeroPacketId,
+            0x82,
+        ),
         c(
             "[MQTT-3.3.2-2] '+' in a topic name",
             V311,
@@ -224,7 +236,13 @@ fn cases() -> Vec<Case> {
             0x81,
         ),
         c("[MQTT-2.1.4] topic length cut short", V311, b"\x30\x01\x00", E::Truncated("topic name"), 0x81),
-        c("[MQTT-2.1.4] topic runs past the packet", V311, b"\x30\x03\x00\x05a", E::Truncated("topic name"), 0x81),
+        c(
+            "[MQTT-2.1.4] topic runs past the packet",
+            V311,
+            b"\x30\x03\x00\x05a",
+            E::Truncated("topic name"),
+            0x81,
+        ),
         c(
             "[MQTT-2.1.4] QoS 1 without a packet identifier",
             V311,
@@ -324,13 +342,7 @@ fn cases() -> Vec<Case> {
             0x81,
         ),
         // ---- CONNECT (3.1)
-        c(
-            "[MQTT-2.1.4] protocol name cut short",
-            V311,
-            b"\x10\x01\x00",
-            E::Truncated("protocol name"),
-            0x81,
-        ),
+        c("[MQTT-2.1.4] protocol name cut short", V311, b"\x10\x01\x00", E::Truncated("protocol name"), 0x81),
         c(
             "[MQTT-3.1.2-1] protocol name MQTX",
             V311,
@@ -494,9 +506,21 @@ fn cases() -> Vec<Case> {
         ),
         // ---- CONNACK (3.2)
         c("[MQTT-3.2.2-1] reserved CONNACK flags", V311, b"\x20\x02\x02\x00", E::ConnAckReservedFlags, 0x81),
-        c("[MQTT-3.2.2-1] reserved CONNACK flags in 5.0", V5, b"\x20\x03\x80\x00\x00", E::ConnAckReservedFlags, 0x81),
+        c(
+            "[MQTT-3.2.2-1] reserved CONNACK flags in 5.0",
+            V5,
+            b"\x20\x03\x80\x00\x00",
+            E::ConnAckReservedFlags,
+            0x81,
+        ),
         c("[MQTT-3.2.2.3] return code 6 in 3.1.1", V311, b"\x20\x02\x00\x06", E::InvalidConnAckCode(6), 0x81),
-        c("[MQTT-3.2.2.3] return code 0x80 in 3.1", V31, b"\x20\x02\x00\x80", E::InvalidConnAckCode(0x80), 0x81),
+        c(
+            "[MQTT-3.2.2.3] return code 0x80 in 3.1",
+            V31,
+            b"\x20\x02\x00\x80",
+            E::InvalidConnAckCode(0x80),
+            0x81,
+        ),
         c(
             "[MQTT-3.2.2-4] (3.1.1) session present with return code 5",
             V311,
@@ -543,7 +567,13 @@ fn cases() -> Vec<Case> {
         // ---- PUBACK, PUBREC, PUBREL, PUBCOMP (3.4 - 3.7)
         c("[MQTT-2.2.1-5] PUBACK with packet id 0", V311, b"\x40\x02\x00\x00", E::ZeroPacketId, 0x82),
         c("[MQTT-2.2.1-5] PUBCOMP with packet id 0 in 3.1", V31, b"\x70\x02\x00\x00", E::ZeroPacketId, 0x82),
-        c("[MQTT-2.1.4] 3.1.1 PUBACK with a reason code", V311, b"\x40\x03\x00\x01\x00", E::TrailingBytes(1), 0x81),
+        c(
+            "[MQTT-2.1.4] 3.1.1 PUBACK with a reason code",
+            V311,
+            b"\x40\x03\x00\x01\x00",
+            E::TrailingBytes(1),
+            0x81,
+        ),
         c("[MQTT-2.1.4] PUBACK cut short", V5, b"\x40\x01\x00", E::Truncated("packet identifier"), 0x81),
         c(
             "[MQTT-3.4.2-1] 0x92 is not a PUBACK reason",
@@ -588,9 +618,21 @@ fn cases() -> Vec<Case> {
             0x82,
         ),
         // ---- SUBSCRIBE (3.8)
-        c("[MQTT-3.8.3-2] SUBSCRIBE without a filter (3.1.1)", V311, b"\x82\x02\x00\x01", E::EmptySubscribe, 0x82),
+        c(
+            "[MQTT-3.8.3-2] SUBSCRIBE without a filter (3.1.1)",
+            V311,
+            b"\x82\x02\x00\x01",
+            E::EmptySubscribe,
+            0x82,
+        ),
         c("[MQTT-3.8.3-2] SUBSCRIBE without a filter", V5, b"\x82\x03\x00\x01\x00", E::EmptySubscribe, 0x82),
-        c("[MQTT-2.2.1-3] SUBSCRIBE with packet id 0", V311, b"\x82\x06\x00\x00\x00\x01t\x00", E::ZeroPacketId, 0x82),
+        c(
+            "[MQTT-2.2.1-3] SUBSCRIBE with packet id 0",
+            V311,
+            b"\x82\x06\x00\x00\x00\x01t\x00",
+            E::ZeroPacketId,
+            0x82,
+        ),
         c(
             "[MQTT-3.8.3-4] (3.1.1) reserved bit 2 of the requested QoS byte",
             V311,
@@ -711,9 +753,27 @@ fn cases() -> Vec<Case> {
             0x81,
         ),
         // ---- SUBACK (3.9)
-        c("[MQTT-3.9.3-2] (3.1.1) SUBACK return code 3", V311, b"\x90\x03\x00\x01\x03", E::InvalidSubAckCode(3), 0x81),
-        c("[MQTT-3.9.3-2] SUBACK return code 0x81 in 3.1", V31, b"\x90\x03\x00\x01\x81", E::InvalidSubAckCode(0x81), 0x81),
-        c("[MQTT-3.8.4-6] (3.1.1) SUBACK without a return code", V311, b"\x90\x02\x00\x01", E::EmptySubAck, 0x82),
+        c(
+            "[MQTT-3.9.3-2] (3.1.1) SUBACK return code 3",
+            V311,
+            b"\x90\x03\x00\x01\x03",
+            E::InvalidSubAckCode(3),
+            0x81,
+        ),
+        c(
+            "[MQTT-3.9.3-2] SUBACK return code 0x81 in 3.1",
+            V31,
+            b"\x90\x03\x00\x01\x81",
+            E::InvalidSubAckCode(0x81),
+            0x81,
+        ),
+        c(
+            "[MQTT-3.8.4-6] (3.1.1) SUBACK without a return code",
+            V311,
+            b"\x90\x02\x00\x01",
+            E::EmptySubAck,
+            0x82,
+        ),
         c("[MQTT-3.8.4-6] SUBACK without a reason code", V5, b"\x90\x03\x00\x01\x00", E::EmptySubAck, 0x82),
         c(
             "[MQTT-3.9.3-2] 0x03 is not a SUBACK reason",
@@ -723,8 +783,20 @@ fn cases() -> Vec<Case> {
             0x82,
         ),
         // ---- UNSUBSCRIBE (3.10), UNSUBACK (3.11)
-        c("[MQTT-3.10.3-2] UNSUBSCRIBE without a filter (3.1.1)", V311, b"\xA2\x02\x00\x01", E::EmptyUnsubscribe, 0x82),
-        c("[MQTT-3.10.3-2] UNSUBSCRIBE without a filter", V5, b"\xA2\x03\x00\x01\x00", E::EmptyUnsubscribe, 0x82),
+        c(
+            "[MQTT-3.10.3-2] UNSUBSCRIBE without a filter (3.1.1)",
+            V311,
+            b"\xA2\x02\x00\x01",
+            E::EmptyUnsubscribe,
+            0x82,
+        ),
+        c(
+            "[MQTT-3.10.3-2] UNSUBSCRIBE without a filter",
+            V5,
+            b"\xA2\x03\x00\x01\x00",
+            E::EmptyUnsubscribe,
+            0x82,
+        ),
         c(
             "[MQTT-4.7.1-1] '#' sharing its level in UNSUBSCRIBE",
             V311,
@@ -732,8 +804,20 @@ fn cases() -> Vec<Case> {
             filter("a/b#", TopicError::MisplacedMultiLevelWildcard),
             0x81,
         ),
-        c("[MQTT-2.1.4] 3.1.1 UNSUBACK with a reason code", V311, b"\xB0\x03\x00\x01\x00", E::TrailingBytes(1), 0x81),
-        c("[MQTT-3.11.3-1] UNSUBACK without a reason code", V5, b"\xB0\x03\x00\x01\x00", E::EmptyUnsubAck, 0x82),
+        c(
+            "[MQTT-2.1.4] 3.1.1 UNSUBACK with a reason code",
+            V311,
+            b"\xB0\x03\x00\x01\x00",
+            E::TrailingBytes(1),
+            0x81,
+        ),
+        c(
+            "[MQTT-3.11.3-1] UNSUBACK without a reason code",
+            V5,
+            b"\xB0\x03\x00\x01\x00",
+            E::EmptyUnsubAck,
+            0x82,
+        ),
         c(
             "[MQTT-3.11.3-2] 0x10 is not an UNSUBACK reason",
             V5,

@@ -6,9 +6,9 @@
 use std::num::NonZeroU16;
 
 use tern_codec::{
-    decode, encode, Ack, Auth, ByteString, Bytes, BytesMut, ConnAck, Connect, Disconnect, EncodeError, LastWill,
-    Limits, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
-    SubscriptionOptions, SubscriptionRequest, UnsubAck, Unsubscribe,
+    decode, encode, Ack, Auth, ByteString, Bytes, BytesMut, ConnAck, Connect, Disconnect, EncodeError,
+    LastWill, Limits, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
+    Subscribe, SubscriptionOptions, SubscriptionRequest, UnsubAck, Unsubscribe,
 };
 use ProtocolVersion::{V31, V311, V5};
 
@@ -198,7 +198,8 @@ fn connect_v5_with_properties_and_will_properties() {
 #[test]
 fn connect_v5_password_without_user_name_is_allowed() {
     // MQTT 5.0 dropped [MQTT-3.1.2-22]: flags password 0x40, clean 0x02.
-    let bytes = cat(&[&[0x10, 19], &[0, 4], b"MQTT", &[5, 0x42, 0, 60], &[0], &[0, 2], b"c1", &[0, 2], b"pw"]);
+    let bytes =
+        cat(&[&[0x10, 19], &[0, 4], b"MQTT", &[5, 0x42, 0, 60], &[0], &[0, 2], b"c1", &[0, 2], b"pw"]);
     let packet = Connect { password: Some(Bytes::from_static(b"pw")), ..connect(V5) };
     both_ways(V5, &bytes, Packet::Connect(Box::new(packet)));
 }
@@ -551,7 +552,8 @@ fn acks_v5_reason_code_without_properties() {
 
 #[test]
 fn acks_v5_with_reason_string_and_user_property() {
-    let bytes = cat(&[&[0x40, 17, 0, 1, 0x80, 13], &[0x1F, 0, 3], b"bad", &[0x26, 0, 1], b"k", &[0, 1], b"v"]);
+    let bytes =
+        cat(&[&[0x40, 17, 0, 1, 0x80, 13], &[0x1F, 0, 3], b"bad", &[0x26, 0, 1], b"k", &[0, 1], b"v"]);
     let a = Ack {
         packet_id: id(1),
         reason_code: ReasonCode::UNSPECIFIED_ERROR,
@@ -581,7 +583,10 @@ fn acks_v5_long_form_with_empty_properties_decodes_like_the_short_form() {
 // SUBSCRIBE (3.8), SUBACK (3.9)
 
 fn request(filter: &'static str, qos: QoS) -> SubscriptionRequest {
-    SubscriptionRequest { filter: s(filter), options: SubscriptionOptions { qos, ..SubscriptionOptions::default() } }
+    SubscriptionRequest {
+        filter: s(filter),
+        options: SubscriptionOptions { qos, ..SubscriptionOptions::default() },
+    }
 }
 
 #[test]
@@ -661,7 +666,11 @@ fn suback_v31_granted_qos() {
 fn suback_v311_failure_is_0x80() {
     let packet = SubAck {
         packet_id: id(1),
-        reason_codes: vec![ReasonCode::GRANTED_QOS_0, ReasonCode::GRANTED_QOS_1, ReasonCode::UNSPECIFIED_ERROR],
+        reason_codes: vec![
+            ReasonCode::GRANTED_QOS_0,
+            ReasonCode::GRANTED_QOS_1,
+            ReasonCode::UNSPECIFIED_ERROR,
+        ],
         properties: Properties::default(),
     };
     both_ways(V311, &[0x90, 5, 0, 1, 0, 1, 0x80], Packet::SubAck(packet));
@@ -697,7 +706,8 @@ fn suback_v5_with_reason_codes_and_reason_string() {
 #[test]
 fn unsubscribe_3x() {
     let bytes = cat(&[&[0xA2, 10, 0, 2], &[0, 3], b"a/#", &[0, 1], b"+"]);
-    let packet = Unsubscribe { packet_id: id(2), filters: vec![s("a/#"), s("+")], properties: Properties::default() };
+    let packet =
+        Unsubscribe { packet_id: id(2), filters: vec![s("a/#"), s("+")], properties: Properties::default() };
     for v in [V31, V311] {
         both_ways(v, &bytes, Packet::Unsubscribe(packet.clone()));
     }
@@ -774,14 +784,8 @@ fn disconnect_v5_short_forms() {
 
 #[test]
 fn disconnect_v5_with_properties() {
-    let bytes = cat(&[
-        &[0xE0, 19, 0x8E, 17],
-        &[0x11, 0, 0, 0, 0],
-        &[0x1C, 0, 2],
-        b"s2",
-        &[0x1F, 0, 4],
-        b"gone",
-    ]);
+    let bytes =
+        cat(&[&[0xE0, 19, 0x8E, 17], &[0x11, 0, 0, 0, 0], &[0x1C, 0, 2], b"s2", &[0x1F, 0, 4], b"gone"]);
     let packet = Disconnect {
         reason_code: ReasonCode::SESSION_TAKEN_OVER,
         properties: Properties {
