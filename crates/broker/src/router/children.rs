@@ -57,6 +57,8 @@ impl<N> Children<N> {
                 let at = match few.iter().position(|(l, _)| **l == *level) {
                     Some(at) => at,
                     None => {
+                        // Grow one at a time: most nodes keep one or two children for their whole life.
+                        few.reserve_exact(1);
                         few.push((level.into(), make()));
                         few.len() - 1
                     }

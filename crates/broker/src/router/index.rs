@@ -277,7 +277,7 @@ impl<K: Eq + Hash + Clone, V> SubscriptionIndex<K, V> {
             if subscribers.is_empty() {
                 self.exact.remove(filter);
                 self.filters -= 1;
-                if self.exact.capacity() > 4 * self.exact.len() + 64 {
+                if self.exact.capacity() > 4 * self.exact.len() {
                     self.exact.shrink_to_fit();
                 }
             }
