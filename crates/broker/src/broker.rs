@@ -236,10 +236,11 @@ impl BrokerShared {
         will: LastWill,
         username: Option<ByteString>,
         session_expiry: u32,
+        authorizer: Arc<dyn Authorizer>,
     ) {
         let delay = will.properties.will_delay_interval.unwrap_or(0).min(session_expiry);
         if delay == 0 {
-            self.publish_will(session, will, username.as_deref());
+            self.publish_will(session, will, username.as_deref(), &*authorizer);
             return;
         }
         let broker = self.clone();
@@ -251,14 +252,14 @@ impl BrokerShared {
                 _ = broker.shutdown.cancelled() => return,
             }
             if session.generation() == generation {
-                broker.publish_will(&session, will, username.as_deref());
+                broker.publish_will(&session, will, username.as_deref(), &*authorizer);
             }
         });
     }
 
-    fn publish_will(&self, session: &Session, will: LastWill, username: Option<&str>) {
+    fn publish_will(&self, session: &Session, will: LastWill, username: Option<&str>, authorizer: &dyn Authorizer) {
         let client = ClientInfo { client_id: &session.client_id, username };
-        if crate::auth::is_reserved_for_publish(&will.topic) || !self.authorizer.can_publish(&client, &will.topic) {
+        if crate::auth::is_reserved_for_publish(&will.topic) || !authorizer.can_publish(&client, &will.topic) {
             info!(client_id = %session.client_id, topic = %will.topic, "will not sent: not authorized");
             return;
         }

@@ -83,9 +83,14 @@ impl Broker {
         let listeners = listener::effective_listeners(&configured);
         let mut bound = Vec::new();
         for (i, l) in listeners.iter().enumerate() {
+            let context = Arc::new(listener::ListenerContext::new(
+                l,
+                shared.authenticator.clone(),
+                shared.authorizer.clone(),
+            )?);
             // The default pair (127.0.0.1 and ::1) needs only one of its addresses.
             let required = !configured.is_empty() || i == 0;
-            bound.extend(listener::bind(l, required).await?);
+            bound.extend(listener::bind(l, context, required).await?);
         }
         if bound.is_empty() {
             return Err(StartError::NoListener);
@@ -96,7 +101,7 @@ impl Broker {
         }
         let global_limit = shared.config.limits.max_connections.map(|n| Arc::new(Semaphore::new(n)));
         let connections = Arc::new(parking_lot::Mutex::new(JoinSet::new()));
-        let local_addrs: Vec<SocketAddr> = bound.iter().map(|b| b.local_addr).collect();
+        let local_addrs: Vec<SocketAddr> = bound.iter().filter_map(|b| b.local_addr).collect();
         let mut accept_tasks = JoinSet::new();
         for b in bound {
             accept_tasks.spawn(listener::accept_loop(b, shared.clone(), global_limit.clone(), connections.clone()));

@@ -1,7 +1,6 @@
 //! The CONNECT handshake: reading the first packet, checking it, authenticating, attaching the session and
 //! answering CONNACK (MQTT 3.1, 3.2).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,8 +71,8 @@ pub(crate) struct Accepted {
 /// Checks client id rules, keep-alive limits and credentials.
 pub(crate) async fn accept(
     broker: &Arc<BrokerShared>,
+    cx: &super::ConnectionContext,
     mut connect: Connect,
-    peer: Option<SocketAddr>,
 ) -> Result<Accepted, Refusal> {
     let v = connect.protocol;
     let security = &broker.config.security;
@@ -117,23 +116,12 @@ pub(crate) async fn accept(
         }
     }
 
-    let authenticator = broker.authenticator.clone();
-    let username = connect.username.clone();
-    let password = connect.password.clone();
-    let id_for_auth = client_id.clone();
-    // Password hashing is slow on purpose: keep it off the async workers.
-    let decision = tokio::task::spawn_blocking(move || {
-        authenticator.authenticate(&ConnectInfo {
-            client_id: &id_for_auth,
-            username: username.as_deref(),
-            password: password.as_deref(),
-            peer,
-        })
-    })
-    .await
-    .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE));
-    if let AuthDecision::Deny(rc) = decision {
-        return Err(refuse(rc));
+    if let Some(identity) = &cx.certificate_username {
+        // The certificate, checked by TLS, is the credential: its identity replaces the user name.
+        connect.username = Some(identity.as_str().into());
+        connect.password = None;
+    } else {
+        authenticate(cx, &client_id, &connect).await.map_err(refuse)?;
     }
     if security.use_username_as_clientid {
         match &connect.username {
@@ -151,6 +139,29 @@ pub(crate) async fn accept(
     };
     connect.client_id = client_id.clone();
     Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
+}
+
+/// Asks the listener's authenticator, off the async workers: password hashing is slow on purpose.
+async fn authenticate(cx: &super::ConnectionContext, client_id: &ByteString, connect: &Connect) -> Result<(), ReasonCode> {
+    let peer = cx.peer;
+    let authenticator = cx.listener.authenticator.clone();
+    let username = connect.username.clone();
+    let password = connect.password.clone();
+    let id_for_auth = client_id.clone();
+    let decision = tokio::task::spawn_blocking(move || {
+        authenticator.authenticate(&ConnectInfo {
+            client_id: &id_for_auth,
+            username: username.as_deref(),
+            password: password.as_deref(),
+            peer,
+        })
+    })
+    .await
+    .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE));
+    match decision {
+        AuthDecision::Allow => Ok(()),
+        AuthDecision::Deny(rc) => Err(rc),
+    }
 }
 
 fn generate_client_id(prefix: &str) -> String {

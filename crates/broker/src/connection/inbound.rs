@@ -146,7 +146,9 @@ impl Connection {
             self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
             return Ok(());
         }
-        if is_reserved_for_publish(&topic) || !self.broker.authorizer.can_publish(&self.client_info(), &topic) {
+        let reserved = is_reserved_for_publish(&topic);
+        let topic = self.mount(&topic);
+        if reserved || !self.listener.authorizer.can_publish(&self.client_info(), &topic) {
             // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
             self.ack_publish(qos, packet_id, ReasonCode::NOT_AUTHORIZED, "not authorized to publish to this topic");
             return Ok(());
@@ -186,8 +188,8 @@ impl Connection {
         let now = Instant::now();
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
-            let filter = request.filter;
-            if !self.broker.authorizer.can_subscribe(&self.client_info(), &filter) {
+            let filter = self.mount(&request.filter);
+            if !self.listener.authorizer.can_subscribe(&self.client_info(), &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
                 continue;
             }
@@ -213,7 +215,7 @@ impl Connection {
             // Retained messages are not sent for a shared subscription [MQTT-3.8.4-..].
             if send_retained && parse_shared(&filter).is_none() {
                 for message in self.broker.retained_matching(&filter, now) {
-                    if !self.broker.authorizer.can_receive(&self.client_info(), &message.topic) {
+                    if !self.listener.authorizer.can_receive(&self.client_info(), &message.topic) {
                         continue;
                     }
                     // [MQTT-3.3.1-9] Retained messages sent on subscribe carry RETAIN = 1.
@@ -233,6 +235,7 @@ impl Connection {
     fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
         let mut reason_codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in unsubscribe.filters {
+            let filter = self.mount(&filter);
             let existed = self.broker.router.unsubscribe(&filter, &self.client_id);
             self.session.state.lock().subscriptions.remove(&filter);
             reason_codes.push(if existed { ReasonCode::SUCCESS } else { ReasonCode::NO_SUBSCRIPTION_EXISTED });

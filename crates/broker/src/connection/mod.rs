@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
 use crate::broker::BrokerShared;
+use crate::listener::ListenerContext;
 use crate::session::{Control, Delivery, ParkedState, Session};
 use crate::stats::Stats;
 
@@ -38,6 +39,15 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 const READ_PAUSE: usize = 1024 * 1024;
 /// The write buffer gives memory back when it drains if it grew beyond this.
 const IDLE_BUFFER: usize = 16 * 1024;
+
+/// Where a connection comes from.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    pub peer: Option<SocketAddr>,
+    /// The user name taken from the client certificate (`use_identity_as_username`).
+    pub certificate_username: Option<String>,
+    pub listener: Arc<ListenerContext>,
+}
 
 /// Why the connection ends.
 #[derive(Debug)]
@@ -87,6 +97,7 @@ pub(crate) struct Connection {
     broker: Arc<BrokerShared>,
     id: u64,
     peer: Option<SocketAddr>,
+    listener: Arc<ListenerContext>,
     version: ProtocolVersion,
     client_id: ByteString,
     username: Option<ByteString>,
@@ -109,7 +120,7 @@ pub(crate) struct Connection {
 }
 
 /// Serves one network connection from its first byte to its last.
-pub(crate) async fn serve<S>(stream: S, peer: Option<SocketAddr>, broker: Arc<BrokerShared>)
+pub(crate) async fn serve<S>(stream: S, cx: ConnectionContext, broker: Arc<BrokerShared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -117,14 +128,15 @@ where
     let mut rbuf = BytesMut::with_capacity(2048);
     let max_packet = broker.config.limits.max_packet_size;
     let verbose = broker.config.log.verbose;
-    let peer_text = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+    let peer = cx.peer;
+    let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
 
     let connect = match tokio::time::timeout(connect::CONNECT_TIMEOUT, connect::read_connect(&mut reader, &mut rbuf, max_packet)).await {
         Ok(Ok(connect)) => connect,
         Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
         Err(_) => return refuse(&broker, &mut writer, &peer_text, connect::Refusal::Close("no CONNECT in time".into())).await,
     };
-    let accepted = match connect::accept(&broker, connect, peer).await {
+    let accepted = match connect::accept(&broker, &cx, connect).await {
         Ok(accepted) => accepted,
         Err(refusal) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
     };
@@ -162,6 +174,7 @@ where
     let mut conn = Connection {
         id: connection_id,
         peer,
+        listener: cx.listener,
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -215,6 +228,7 @@ impl Connection {
     {
         let session = self.session.clone();
         let shutdown = self.broker.shutdown.clone();
+        let mut needs_flush = false;
         loop {
             self.pump();
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
@@ -226,9 +240,13 @@ impl Connection {
                     Some(Control::Kick(rc)) => return Exit::Kicked(rc),
                     None => return Exit::Closed,
                 },
-                res = writer.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => match res {
-                    Ok(0) | Err(_) => return Exit::Closed,
-                    Ok(n) => {
+                res = write_or_flush(writer, &mut self.wbuf), if !self.wbuf.is_empty() || needs_flush => match res {
+                    Err(_) => return Exit::Closed,
+                    Ok(None) => needs_flush = false,
+                    Ok(Some(0)) => return Exit::Closed,
+                    Ok(Some(n)) => {
+                        // TLS and WebSocket buffer internally: flush once the batch is written.
+                        needs_flush = true;
                         Stats::add(&self.broker.stats.bytes_sent, n as u64);
                         if self.wbuf.is_empty() && self.wbuf.capacity() > IDLE_BUFFER {
                             self.wbuf = BytesMut::new();
@@ -275,6 +293,25 @@ impl Connection {
         }
     }
 
+    /// A client's topic or filter as the broker sees it: with the listener's mount point in front.
+    fn mount(&self, topic: &ByteString) -> ByteString {
+        match &self.listener.mount_point {
+            None => topic.clone(),
+            Some(prefix) => match tern_codec::topic::parse_shared(topic) {
+                Some(Ok(shared)) => format!("$share/{}/{prefix}{}", shared.group, shared.filter).into(),
+                _ => format!("{prefix}{topic}").into(),
+            },
+        }
+    }
+
+    /// A topic as the client sees it: without the listener's mount point.
+    fn unmount(&self, topic: &ByteString) -> ByteString {
+        match &self.listener.mount_point {
+            Some(prefix) if topic.starts_with(prefix.as_str()) => topic.slice_ref(&topic[prefix.len()..]),
+            _ => topic.clone(),
+        }
+    }
+
     /// Encodes a packet into the write buffer.
     fn send_packet(&mut self, packet: &Packet) {
         if encode(packet, self.version, &mut self.wbuf).is_ok() {
@@ -309,18 +346,33 @@ impl Connection {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
         self.broker.stats.client_disconnected();
 
+        let will = match self.will.take() {
+            Some(mut will) if exit.sends_will() => {
+                will.topic = self.mount(&will.topic);
+                Some(will)
+            }
+            _ => None,
+        };
         // Retained messages owed but unsent are not kept: the next SUBSCRIBE sends them again.
         let parked = ParkedState { outbound: self.outbound, inbound: self.inbound };
         self.broker.detach(&self.session, self.id, parked, self.session_expiry);
-        if exit.sends_will() {
-            if let Some(will) = self.will.take() {
-                self.broker.handle_will(&self.session, will, self.username.clone(), self.session_expiry);
-            }
+        if let Some(will) = will {
+            let authorizer = self.listener.authorizer.clone();
+            self.broker.handle_will(&self.session, will, self.username.clone(), self.session_expiry, authorizer);
         }
         if let Exit::TakenOver(ack) = exit {
             let _ = ack.send(());
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
+    }
+}
+
+/// Writes some of `wbuf` (`Some(bytes written)`), or flushes the transport when `wbuf` is empty (`None`).
+async fn write_or_flush<W: AsyncWrite + Unpin>(writer: &mut W, wbuf: &mut BytesMut) -> std::io::Result<Option<usize>> {
+    if wbuf.is_empty() {
+        writer.flush().await.map(|()| None)
+    } else {
+        writer.write_buf(wbuf).await.map(Some)
     }
 }
 

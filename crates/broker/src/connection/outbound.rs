@@ -59,7 +59,7 @@ impl Connection {
         if message.is_expired(now) {
             return; // [MQTT-3.3.2-5] Expired messages are not delivered.
         }
-        if !self.broker.authorizer.can_receive(&self.client_info_ref(), &message.topic) {
+        if !self.listener.authorizer.can_receive(&self.client_info_ref(), &message.topic) {
             return;
         }
         let mut publish = self.publish_for(&delivery, now);
@@ -105,7 +105,7 @@ impl Connection {
             dup: false,
             qos: delivery.qos,
             retain: delivery.retain,
-            topic: message.topic.clone(),
+            topic: self.unmount(&message.topic),
             packet_id: None,
             payload: message.payload.clone(),
             properties: Default::default(),
