@@ -91,7 +91,7 @@ impl Connection {
     /// [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is dropped for that client.
     fn fits(&self, publish: &Publish) -> bool {
         self.client_max_packet == u32::MAX
-            || Packet::Publish(publish.clone()).encoded_len(self.version) <= self.client_max_packet as usize
+            || publish.encoded_len(self.version) <= self.client_max_packet as usize
     }
 
     fn dropped_too_large(&self) {
