@@ -2,6 +2,7 @@
 //! bytes are there, an oversized one is refused before any buffering, and what a frame decodes to is linear
 //! in the frame's size. Measured with a counting global allocator, so this file holds a single test (the
 //! counters are process-wide).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::alloc::System;
 use std::mem::size_of;

@@ -1,6 +1,7 @@
 //! Topic matching checked against an independent reference: the spec's definition of 4.7 written as a
 //! recursive comparison of level lists, on random filters and names, and on names built from a filter so that
 //! matches are common.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use proptest::collection::vec;
 use proptest::prelude::*;
