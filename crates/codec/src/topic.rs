@@ -293,6 +293,10 @@ mod tests {
         assert_eq!(shared.map(|s| s.to_string()), Some("$share/workers/jobs/#".to_owned()));
         let nested = parse_shared("$share/g/$share/h/x").and_then(Result::ok);
         assert_eq!(nested, Some(SharedFilter { group: "g", filter: "$share/h/x" }));
+        // Found by fuzzing: after the share name comes a plain filter, even one starting with "$share/".
+        let inner = parse_shared("$share/;/$share/+//v").and_then(Result::ok);
+        assert_eq!(inner, Some(SharedFilter { group: ";", filter: "$share/+//v" }));
+        assert_eq!(validate_topic_filter("$share/;/$share/+//v"), Ok(()));
         assert_eq!(parse_shared("$share/g/+").and_then(Result::ok).map(|s| s.filter), Some("+"));
         assert_eq!(parse_shared("jobs/#"), None);
         assert_eq!(parse_shared("$share"), None);
