@@ -249,7 +249,12 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { dest: vec!["stderr".to_owned()], types: Vec::new(), connection_messages: true, verbose: false }
+        LogConfig {
+            dest: vec!["stderr".to_owned()],
+            types: Vec::new(),
+            connection_messages: true,
+            verbose: false,
+        }
     }
 }
 
