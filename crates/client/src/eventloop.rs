@@ -256,6 +256,10 @@ impl EventLoop {
     }
 
     async fn serve(&mut self) -> End {
+        // Packets that arrived with the CONNACK (e.g. queued messages of a persistent session).
+        if let Err(reason) = self.handle_input().await {
+            return End::Lost(reason);
+        }
         loop {
             if let Err(reason) = self.flush().await {
                 return End::Lost(reason);

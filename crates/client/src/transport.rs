@@ -92,7 +92,7 @@ impl Conn {
                 let _ = s.shutdown().await;
             }
             Conn::Ws(ws) => {
-                let _ = ws.close(None).await;
+                let _ = WebSocketStream::close(ws, None).await;
             }
         }
     }
