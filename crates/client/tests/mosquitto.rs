@@ -1,4 +1,5 @@
 //! The client against a real Mosquitto broker: QoS flows, will, persistent sessions, TLS, WebSocket.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ async fn many_qos1_and_qos2_messages_in_flight_all_arrive_in_order() {
     let (publisher, _pe, _) = Client::connect(options(&broker, ProtocolVersion::V5, "p")).await.unwrap();
     let mut deliveries = Vec::new();
     for i in 0..200u32 {
-        let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
+        let qos = if i.is_multiple_of(2) { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
         let p = tern_client::Publish { qos, ..tern_client::Publish::new("load", i.to_string()) };
         deliveries.push(publisher.publish_message(p).await.unwrap());
     }
@@ -67,7 +68,7 @@ async fn many_qos1_and_qos2_messages_in_flight_all_arrive_in_order() {
     for _ in 0..200u32 {
         let m = next_message(&mut events).await;
         let n: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             even.push(n)
         } else {
             odd.push(n)
