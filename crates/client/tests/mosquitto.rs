@@ -1,5 +1,5 @@
 //! The client against a real Mosquitto broker: QoS flows, will, persistent sessions, TLS, WebSocket.
-#![allow(clippy::unwrap_used)] // tests may unwrap
+#![allow(clippy::unwrap_used, clippy::result_large_err)] // tests may unwrap; tungstenite fixes the callback type
 
 use std::time::Duration;
 
