@@ -1,7 +1,7 @@
 //! `tern passwd`: mosquitto_passwd. Creates and edits password files in the format mosquitto reads, with
 //! mosquitto_passwd 2.0's options, messages and exit codes. New hashes are PBKDF2-HMAC-SHA512 with 210,000
-//! iterations unless `-H`/`-I` say otherwise. Files are replaced atomically (written beside, then renamed)
-//! and created readable by the owner only.
+//! iterations unless `-H`/`-I` say otherwise. Files are replaced atomically (written beside, then renamed),
+//! keeping their permissions.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -197,19 +197,15 @@ fn entry(username: &str, password: &str, algorithm: Algorithm) -> Result<String,
     }
 }
 
-/// Writes `contents` to `path` through a temporary file in the same directory, readable by the owner only
-/// (or with the permissions `path` already had).
+/// Writes `contents` to `path` through a temporary file in the same directory. An existing file keeps its
+/// permissions; a new one gets the umask's, as mosquitto_passwd does, so a broker that drops privileges to
+/// its own user can still read it.
 fn write_file(path: &Path, contents: &str) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp: PathBuf = dir.join(format!(".{name}.tern-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     let result = (|| {
         let mut f = options.open(&tmp)?;
         f.write_all(contents.as_bytes())?;
