@@ -11,7 +11,8 @@
 //! | `tern passwd` | `mosquitto_passwd` |
 //!
 //! # Layout
-//! - `broker_cmd`: hands `tern broker` to the broker library
+//! - `broker_cmd`: `tern broker`, with mosquitto's flags
+//! - `logging`: the broker's log output
 //! - `client_opts`: the options shared by pub, sub and rr, and their defaults files
 //! - `connection`: connecting, refusal messages and exit codes, `-d`
 //! - `pub_cmd`, `sub_cmd`, `rr_cmd`, `passwd_cmd`: the commands
@@ -25,6 +26,7 @@ mod connection;
 mod format;
 mod help;
 mod json;
+mod logging;
 mod passwd_cmd;
 mod props;
 mod pub_cmd;
@@ -45,11 +47,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the MQTT broker (like mosquitto)
-    #[command(disable_help_flag = true)]
-    Broker {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    Broker(broker_cmd::BrokerArgs),
     /// Publish a message (like mosquitto_pub); see `tern pub --help`
     #[command(disable_help_flag = true)]
     Pub {
@@ -90,7 +88,13 @@ pub(crate) fn runtime(fut: impl std::future::Future<Output = i32>) -> i32 {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Broker { args } => broker_cmd::run(&args),
+        Command::Broker(args) => match broker_cmd::run(args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                1
+            }
+        },
         Command::Pub { args } => pub_cmd::run(&args),
         Command::Sub { args } => sub_cmd::run(&args),
         Command::Rr { args } => rr_cmd::run(&args),
