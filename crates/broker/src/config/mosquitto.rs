@@ -41,6 +41,12 @@ pub struct Notice {
     pub note: &'static str,
 }
 
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: accepted without effect: {}", self.at, self.directive, self.note)
+    }
+}
+
 /// A parsed mosquitto.conf.
 #[derive(Debug)]
 pub(crate) struct Parsed {

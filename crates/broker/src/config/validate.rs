@@ -152,3 +152,228 @@ pub(super) fn listener_name(listener: &ListenerConfig) -> String {
         (None, None) => listener.port.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::SocketDomain;
+
+    /// The problems found, each with the index of its listener (`None`: global).
+    fn problems(config: &Config) -> Vec<(Option<usize>, Problem)> {
+        match config.validate() {
+            Ok(()) => Vec::new(),
+            Err(ConfigError::Invalid(found)) => found
+                .into_iter()
+                .map(|invalid| match invalid.scope {
+                    Scope::Global => (None, invalid.problem),
+                    Scope::Listener { index, .. } => (Some(index), invalid.problem),
+                })
+                .collect(),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    fn with_listener(listener: ListenerConfig) -> Config {
+        Config { listeners: vec![listener], ..Config::default() }
+    }
+
+    fn tls(tls: TlsConfig) -> Config {
+        with_listener(ListenerConfig { port: 8883, tls: Some(tls), ..ListenerConfig::default() })
+    }
+
+    fn certified() -> TlsConfig {
+        TlsConfig { certfile: "/c.pem".into(), keyfile: "/k.pem".into(), ..TlsConfig::default() }
+    }
+
+    #[test]
+    fn the_default_configuration_is_valid() {
+        assert_eq!(problems(&Config::default()), []);
+        assert_eq!(problems(&tls(certified())), []);
+    }
+
+    #[test]
+    fn a_tls_listener_needs_certificate_and_key() {
+        let no_key = TlsConfig { keyfile: PathBuf::new(), ..certified() };
+        assert_eq!(problems(&tls(no_key)), [(Some(0), Problem::TlsWithoutCertificate)]);
+        let only_ca = TlsConfig { cafile: Some("/ca".into()), ..TlsConfig::default() };
+        assert_eq!(problems(&tls(only_ca)), [(Some(0), Problem::TlsWithoutCertificate)]);
+    }
+
+    #[test]
+    fn client_certificates_need_a_ca() {
+        let required = TlsConfig { require_certificate: true, ..certified() };
+        assert_eq!(problems(&tls(required.clone())), [(Some(0), Problem::RequireCertificateWithoutCa)]);
+        assert_eq!(problems(&tls(TlsConfig { capath: Some("/cas".into()), ..required })), []);
+        let identity =
+            TlsConfig { use_identity_as_username: true, crlfile: Some("/crl".into()), ..certified() };
+        assert_eq!(
+            problems(&tls(identity)),
+            [
+                (Some(0), Problem::NeedsClientCertificates("crlfile")),
+                (Some(0), Problem::NeedsClientCertificates("use_identity_as_username")),
+            ]
+        );
+        let subject = TlsConfig { use_subject_as_username: true, ..certified() };
+        assert_eq!(
+            problems(&tls(subject)),
+            [(Some(0), Problem::NeedsClientCertificates("use_subject_as_username"))]
+        );
+    }
+
+    #[test]
+    fn only_tls_versions_rustls_speaks_are_valid() {
+        let old = TlsConfig { tls_version: Some("tlsv1.1".into()), ..certified() };
+        assert_eq!(problems(&tls(old)), [(Some(0), Problem::TlsVersion("tlsv1.1".into()))]);
+        assert_eq!(problems(&tls(TlsConfig { tls_version: Some("tlsv1.2".into()), ..certified() })), []);
+    }
+
+    #[test]
+    fn limits_outside_their_range_are_reported() {
+        let mut config = Config::default();
+        config.limits.max_qos = 3;
+        config.limits.max_inflight_messages = 0;
+        config.limits.max_keepalive = 9;
+        config.limits.max_packet_size = 19;
+        config.limits.message_size_limit = 268_435_456;
+        config.sys_interval = 65_536;
+        let settings: Vec<_> = problems(&config)
+            .into_iter()
+            .map(|(_, p)| match p {
+                Problem::OutOfRange { setting, .. } => setting,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                "max_qos",
+                "max_inflight_messages",
+                "max_keepalive",
+                "max_packet_size",
+                "message_size_limit",
+                "sys_interval"
+            ]
+        );
+        let qos = with_listener(ListenerConfig { max_qos: Some(3), ..ListenerConfig::default() });
+        assert_eq!(
+            problems(&qos),
+            [(Some(0), Problem::OutOfRange { setting: "max_qos", value: 3, expected: "0 to 2" })]
+        );
+    }
+
+    #[test]
+    fn security_settings_follow_per_listener_settings() {
+        let own = SecurityConfig { allow_anonymous: Some(true), ..SecurityConfig::default() };
+        let mut config =
+            with_listener(ListenerConfig { security: Some(own.clone()), ..ListenerConfig::default() });
+        assert_eq!(problems(&config), [(Some(0), Problem::ListenerSecurityWithoutPerListenerSettings)]);
+        config.per_listener_settings = true;
+        assert_eq!(problems(&config), []);
+        config.security = own;
+        assert_eq!(problems(&config), [(None, Problem::GlobalSecurityWithPerListenerSettings)]);
+    }
+
+    #[test]
+    fn psk_and_empty_paths_are_refused() {
+        let mut config = Config::default();
+        config.security.psk_file = Some("/psk".into());
+        config.security.password_file = Some(PathBuf::new());
+        config.security.acl_file = Some(PathBuf::new());
+        assert_eq!(
+            problems(&config),
+            [
+                (None, Problem::PskUnsupported),
+                (None, Problem::EmptySetting("password_file")),
+                (None, Problem::EmptySetting("acl_file")),
+            ]
+        );
+        let mut per_listener = with_listener(ListenerConfig {
+            security: Some(SecurityConfig { psk_hint: Some("hint".into()), ..SecurityConfig::default() }),
+            ..ListenerConfig::default()
+        });
+        per_listener.per_listener_settings = true;
+        assert_eq!(problems(&per_listener), [(Some(0), Problem::PskUnsupported)]);
+    }
+
+    #[test]
+    fn listeners_cannot_share_an_address() {
+        let a = ListenerConfig { port: 1883, ..ListenerConfig::default() };
+        let local = ListenerConfig { bind_address: Some("127.0.0.1".into()), ..a.clone() };
+        let sock = ListenerConfig { port: 0, unix_socket: Some("/s".into()), ..ListenerConfig::default() };
+        let ephemeral = ListenerConfig { port: 0, ..ListenerConfig::default() };
+        let config = Config {
+            listeners: vec![a.clone(), local, a, sock.clone(), sock, ephemeral.clone(), ephemeral],
+            ..Config::default()
+        };
+        assert_eq!(
+            problems(&config),
+            [(Some(2), Problem::DuplicateListener(0)), (Some(4), Problem::DuplicateListener(3))]
+        );
+    }
+
+    #[test]
+    fn unix_sockets_take_port_zero_and_no_domain() {
+        let sock = ListenerConfig {
+            port: 1883,
+            unix_socket: Some("/s".into()),
+            socket_domain: Some(SocketDomain::Ipv4),
+            ..ListenerConfig::default()
+        };
+        assert_eq!(
+            problems(&with_listener(sock)),
+            [(Some(0), Problem::UnixSocketWithPort), (Some(0), Problem::UnixSocketWithDomain)]
+        );
+    }
+
+    #[test]
+    fn mount_points_and_log_settings_are_checked() {
+        let mut config =
+            with_listener(ListenerConfig { mount_point: Some("a/#".into()), ..ListenerConfig::default() });
+        config.log.dest =
+            vec!["stdout".into(), "file /var/log/tern.log".into(), "file ".into(), "printer".into()];
+        config.log.types = vec!["error".into(), "all".into()];
+        config.persistence.location = PathBuf::new();
+        assert_eq!(
+            problems(&config),
+            [
+                (None, Problem::LogDest("file ".into())),
+                (None, Problem::LogDest("printer".into())),
+                (None, Problem::LogType("all".into())),
+                (None, Problem::EmptySetting("persistence location")),
+                (Some(0), Problem::MountPoint("a/#".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn listeners_are_named_as_mosquitto_conf_declares_them() {
+        let named = |l: ListenerConfig| listener_name(&l);
+        assert_eq!(named(ListenerConfig::default()), "1883");
+        assert_eq!(
+            named(ListenerConfig { bind_address: Some("::1".into()), ..ListenerConfig::default() }),
+            "1883 ::1"
+        );
+        assert_eq!(
+            named(ListenerConfig {
+                port: 0,
+                unix_socket: Some("/run/t.sock".into()),
+                ..ListenerConfig::default()
+            }),
+            "0 /run/t.sock"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_listed_one_per_line() {
+        let mut config = tls(TlsConfig::default());
+        config.limits.max_qos = 9;
+        let text = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            text,
+            "configuration: max_qos = 9 is out of range: expected 0 to 2\n\
+             listener 8883: TLS settings need both certfile and keyfile"
+        );
+    }
+}
