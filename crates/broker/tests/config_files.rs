@@ -22,7 +22,7 @@ fn load(name: &str) -> Config {
         Err(e) => panic!("{name}: {e}"),
     };
     match Config::from_toml_str(&toml, "printed.toml") {
-        Ok(again) => assert_eq!(again, config, "{name} as TOML:\n{toml}"),
+        Ok(again) => assert_eq!(again, config.effective(), "{name} as TOML:\n{toml}"),
         Err(e) => panic!("{name} as TOML: {e}\n{toml}"),
     }
     config

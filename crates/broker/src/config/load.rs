@@ -38,10 +38,10 @@ impl Config {
         Self::from_mosquitto_bytes(text.as_bytes(), path.as_ref()).map(|(config, _)| config)
     }
 
-    /// The configuration as Tern's TOML format, every setting spelled out
-    /// (`tern broker --print-config`).
+    /// The [effective](Config::effective) configuration as Tern's TOML format, every setting spelled
+    /// out (`tern broker --print-config`).
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::write(self)
+        toml::write(&self.effective())
     }
 
     fn from_toml_bytes(bytes: &[u8], path: &Path) -> Result<Config, ConfigError> {

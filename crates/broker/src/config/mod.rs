@@ -105,6 +105,22 @@ impl Config {
         self.security_for(listener).allow_anonymous.unwrap_or(self.listeners.is_empty())
     }
 
+    /// The configuration with Mosquitto's implicit defaults written out: every unset `allow_anonymous`
+    /// gets the value it stands for. Checks behave the same on both.
+    pub fn effective(&self) -> Config {
+        let mut config = self.clone();
+        let anonymous = self.listeners.is_empty();
+        if !self.per_listener_settings {
+            config.security.allow_anonymous.get_or_insert(anonymous);
+        }
+        for listener in &mut config.listeners {
+            if let Some(security) = &mut listener.security {
+                security.allow_anonymous.get_or_insert(anonymous);
+            }
+        }
+        config
+    }
+
     /// Highest QoS a client of `listener` may use.
     pub fn max_qos_for(&self, listener: &ListenerConfig) -> u8 {
         listener.max_qos.unwrap_or(self.limits.max_qos)
@@ -334,5 +350,34 @@ impl Default for LogConfig {
             connection_messages: true,
             verbose: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_writes_out_the_anonymous_default_without_changing_decisions() {
+        for listeners in [vec![], vec![ListenerConfig::default()]] {
+            let config = Config { listeners, ..Config::default() };
+            let effective = config.effective();
+            assert_eq!(effective.security.allow_anonymous, Some(config.listeners.is_empty()));
+            for listener in config.effective_listeners() {
+                assert_eq!(effective.allow_anonymous_for(&listener), config.allow_anonymous_for(&listener));
+            }
+        }
+    }
+
+    #[test]
+    fn a_listener_uses_its_own_security_only_with_per_listener_settings() {
+        let own = SecurityConfig { allow_anonymous: Some(true), ..SecurityConfig::default() };
+        let listener = ListenerConfig { security: Some(own.clone()), ..ListenerConfig::default() };
+        let mut config = Config { listeners: vec![listener.clone()], ..Config::default() };
+        assert_eq!(config.security_for(&listener), &config.security);
+        assert!(!config.allow_anonymous_for(&listener));
+        config.per_listener_settings = true;
+        assert_eq!(config.security_for(&listener), &own);
+        assert!(config.allow_anonymous_for(&listener));
     }
 }
