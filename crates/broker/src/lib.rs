@@ -57,22 +57,24 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Broker {
     shared: BrokerShared,
+    authenticator: Option<Arc<dyn auth::Authenticator>>,
+    authorizer: Option<Arc<dyn auth::Authorizer>>,
 }
 
 impl Broker {
     pub fn new(config: Config) -> Broker {
-        Broker { shared: BrokerShared::new(config) }
+        Broker { shared: BrokerShared::new(config), authenticator: None, authorizer: None }
     }
 
-    /// Replaces the authenticator (default: anonymous per `allow_anonymous`).
+    /// Uses `authenticator` on every listener instead of the configured password file / anonymous rules.
     pub fn with_authenticator(mut self, authenticator: Arc<dyn auth::Authenticator>) -> Broker {
-        self.shared.authenticator = authenticator;
+        self.authenticator = Some(authenticator);
         self
     }
 
-    /// Replaces the authorizer (default: everything allowed).
+    /// Uses `authorizer` on every listener instead of the configured ACL file.
     pub fn with_authorizer(mut self, authorizer: Arc<dyn auth::Authorizer>) -> Broker {
-        self.shared.authorizer = authorizer;
+        self.authorizer = Some(authorizer);
         self
     }
 
@@ -80,13 +82,16 @@ impl Broker {
     pub async fn start(self) -> Result<RunningBroker, StartError> {
         let shared = Arc::new(self.shared);
         let configured = shared.config.listeners.clone();
-        let listeners = listener::effective_listeners(&configured);
+        let listeners = shared.config.effective_listeners();
         let mut bound = Vec::new();
         for (i, l) in listeners.iter().enumerate() {
+            let security = auth::files::load(&shared.config, l)
+                .map_err(|source| ListenerError::Security { port: l.port, source })?;
             let context = Arc::new(listener::ListenerContext::new(
+                &shared.config,
                 l,
-                shared.authenticator.clone(),
-                shared.authorizer.clone(),
+                self.authenticator.clone().unwrap_or(security.authenticator),
+                self.authorizer.clone().unwrap_or(security.authorizer),
             )?);
             // The default pair (127.0.0.1 and ::1) needs only one of its addresses.
             let required = !configured.is_empty() || i == 0;

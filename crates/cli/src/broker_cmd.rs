@@ -6,49 +6,73 @@ use anyhow::Context;
 use clap::Args;
 use tern_broker::config::{Config, ListenerConfig};
 use tern_broker::Broker;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Run the MQTT broker.
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
-    /// Configuration file: mosquitto.conf syntax, or Tern's TOML format if it ends in `.toml`.
+    /// Configuration file: mosquitto.conf syntax, or Tern's TOML format if the name ends in `.toml`.
     #[arg(short = 'c', long = "config-file", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Listen on this port instead of 1883 (loopback only unless a configuration file says otherwise).
+    /// Listen on this port instead of 1883 (on loopback only, unless the configuration has listeners).
     #[arg(short = 'p', long, value_name = "PORT")]
     pub port: Option<u16>,
     /// Log every connect, subscribe and publish, like `mosquitto -v`.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Print the effective configuration in Tern's TOML format and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Check the configuration file and exit: 0 if it is valid, 1 with the problems otherwise.
+    #[arg(long)]
+    pub test_config: bool,
 }
 
-pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
+/// The configuration the arguments describe.
+fn configuration(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>)> {
+    let (mut config, notices) = match &args.config {
         Some(path) => {
-            anyhow::bail!("reading {}: configuration files are not supported by this build", path.display())
+            let (config, notices) = Config::load_with_notices(path)?;
+            (config, notices.iter().map(ToString::to_string).collect())
         }
-        None => Config::default(),
+        None => (Config::default(), Vec::new()),
     };
     if let Some(port) = args.port {
         if config.listeners.is_empty() {
-            config.listeners = tern_broker::listener::effective_listeners(&[])
-                .into_iter()
-                .map(|l| ListenerConfig { port, ..l })
-                .collect();
+            // Mosquitto: `-p` without listeners keeps the local-only mode, on the given port.
+            config.listeners =
+                Config::local_only_listeners().into_iter().map(|l| ListenerConfig { port, ..l }).collect();
             config.security.allow_anonymous.get_or_insert(true);
         } else {
-            for l in &mut config.listeners {
-                l.port = port;
+            for listener in &mut config.listeners {
+                listener.port = port;
             }
         }
     }
     config.log.verbose |= args.verbose;
+    Ok((config, notices))
+}
+
+pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let (config, notices) = configuration(&args)?;
+    if args.test_config {
+        println!("{}: configuration OK", args.config.as_ref().map_or("default".into(), |p| p.display().to_string()));
+        return Ok(());
+    }
+    if args.print_config {
+        print!("{}", config.to_toml()?);
+        return Ok(());
+    }
     crate::logging::init(config.log.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         info!("tern version {} starting", env!("CARGO_PKG_VERSION"));
-        if args.config.is_none() {
-            info!("Using default config.");
+        match &args.config {
+            Some(path) => info!("Config loaded from {}.", path.display()),
+            None => info!("Using default config."),
+        }
+        for notice in &notices {
+            warn!("{notice}");
         }
         let broker = Broker::new(config).start().await.context("starting the broker")?;
         wait_for_signal().await;

@@ -5,8 +5,12 @@
 //! `$share/...`.
 //!
 //! # Layout
+//! - [`acl`]: mosquitto-compatible ACL files
+//! - [`files`]: password file + ACL file security per listener
 //! - [`password`]: mosquitto-compatible password files and the hashes they hold
 
+pub mod acl;
+pub mod files;
 pub mod password;
 
 use std::fmt::Debug;

@@ -126,7 +126,7 @@ pub(crate) async fn accept(
     } else {
         authenticate(cx, &client_id, &connect).await.map_err(refuse)?;
     }
-    if security.use_username_as_clientid {
+    if cx.listener.use_username_as_clientid {
         match &connect.username {
             Some(u) => client_id = u.clone(),
             None => return Err(refuse(ReasonCode::NOT_AUTHORIZED)),
@@ -178,7 +178,12 @@ fn generate_client_id(prefix: &str) -> String {
 }
 
 /// The CONNACK for an accepted CONNECT, with the MQTT 5.0 properties that tell the client our limits.
-pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_present: bool) -> ConnAck {
+pub(crate) fn connack(
+    broker: &BrokerShared,
+    listener: &crate::listener::ListenerContext,
+    accepted: &Accepted,
+    session_present: bool,
+) -> ConnAck {
     let mut properties = Properties::default();
     if accepted.connect.protocol.is_v5() {
         let limits = &broker.config.limits;
@@ -188,8 +193,8 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
         }
         properties.server_keep_alive = accepted.server_keep_alive;
         properties.receive_maximum = Some(limits.max_inflight_messages.max(1)).filter(|&r| r != u16::MAX);
-        if limits.max_qos < 2 {
-            properties.maximum_qos = tern_codec::QoS::from_u8(limits.max_qos);
+        if listener.max_qos < 2 {
+            properties.maximum_qos = tern_codec::QoS::from_u8(listener.max_qos);
         }
         if !limits.retain_available {
             properties.retain_available = Some(false);
@@ -197,8 +202,8 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
         if limits.max_packet_size < tern_codec::Limits::default().max_packet_size {
             properties.maximum_packet_size = Some(limits.max_packet_size);
         }
-        if limits.max_topic_alias > 0 {
-            properties.topic_alias_maximum = Some(limits.max_topic_alias);
+        if listener.max_topic_alias > 0 {
+            properties.topic_alias_maximum = Some(listener.max_topic_alias);
         }
     }
     ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }

@@ -107,7 +107,7 @@ impl Connection {
     fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         Stats::add(&self.broker.stats.publish_received, 1);
         let limits = &self.broker.config.limits;
-        if publish.qos.as_u8() > limits.max_qos {
+        if publish.qos.as_u8() > self.listener.max_qos {
             // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
             return Err(Exit::violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above the server's Maximum QoS"));
         }
@@ -192,7 +192,7 @@ impl Connection {
 
     fn on_subscribe(&mut self, subscribe: Subscribe) {
         let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
-        let max_qos = QoS::from_u8(self.broker.config.limits.max_qos).unwrap_or(QoS::ExactlyOnce);
+        let max_qos = QoS::from_u8(self.listener.max_qos).unwrap_or(QoS::ExactlyOnce);
         let now = Instant::now();
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {

@@ -167,7 +167,7 @@ where
             control_tx,
         )
         .await;
-    let connack = connect::connack(&broker, &accepted, attachment.session_present);
+    let connack = connect::connack(&broker, &cx.listener, &accepted, attachment.session_present);
     let connect = accepted.connect;
     let v = connect.protocol;
     if verbose || broker.config.log.connection_messages {
@@ -196,7 +196,7 @@ where
     let mut conn = Connection {
         id: connection_id,
         peer,
-        listener: cx.listener,
+        listener: cx.listener.clone(),
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -204,7 +204,7 @@ where
         outbound,
         inbound,
         keep_alive: KeepAlive::new(accepted.keep_alive, Instant::now()),
-        aliases_in: InboundAliases::new(if v.is_v5() { limits.max_topic_alias } else { 0 }),
+        aliases_in: InboundAliases::new(if v.is_v5() { cx.listener.max_topic_alias } else { 0 }),
         aliases_out: OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
         client_max_packet: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
         problem_information: connect.properties.request_problem_information.unwrap_or(true),

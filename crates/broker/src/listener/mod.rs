@@ -32,6 +32,8 @@ pub enum ListenerError {
     Bind { addr: String, source: io::Error },
     #[error("listener on port {port}: {source}")]
     Tls { port: u16, source: tls::TlsError },
+    #[error("listener on port {port}: {source}")]
+    Security { port: u16, source: crate::auth::files::SecurityError },
 }
 
 /// What a listener gives the connections it accepts.
@@ -43,6 +45,12 @@ pub struct ListenerContext {
     pub identity_as_username: Option<IdentitySource>,
     /// Prefix of every topic this listener's clients see.
     pub mount_point: Option<String>,
+    /// Replace each client's id by its user name.
+    pub use_username_as_clientid: bool,
+    /// Highest QoS this listener's clients may use (v5 Maximum QoS).
+    pub max_qos: u8,
+    /// Topic aliases this listener's v5 clients may use towards the broker.
+    pub max_topic_alias: u16,
     pub authenticator: Arc<dyn Authenticator>,
     pub authorizer: Arc<dyn Authorizer>,
     limit: Option<Arc<Semaphore>>,
@@ -70,6 +78,7 @@ pub enum IdentitySource {
 impl ListenerContext {
     /// The context for `config`, with the security of `authenticator`/`authorizer`.
     pub fn new(
+        broker: &crate::config::Config,
         config: &ListenerConfig,
         authenticator: Arc<dyn Authenticator>,
         authorizer: Arc<dyn Authorizer>,
@@ -95,6 +104,9 @@ impl ListenerContext {
             tls,
             identity_as_username,
             mount_point: config.mount_point.clone().filter(|m| !m.is_empty()),
+            use_username_as_clientid: config.use_username_as_clientid,
+            max_qos: broker.max_qos_for(config),
+            max_topic_alias: broker.max_topic_alias_for(config),
             authenticator,
             authorizer,
             limit: config.max_connections.map(|n| Arc::new(Semaphore::new(n))),
@@ -116,18 +128,6 @@ pub struct BoundListener {
     pub local_addr: Option<SocketAddr>,
     socket: Socket,
     context: Arc<ListenerContext>,
-}
-
-/// The listeners to open: the configured ones, or Mosquitto 2's default of loopback port 1883.
-pub fn effective_listeners(configured: &[ListenerConfig]) -> Vec<ListenerConfig> {
-    if configured.is_empty() {
-        vec![
-            ListenerConfig { bind_address: Some("127.0.0.1".into()), ..ListenerConfig::default() },
-            ListenerConfig { bind_address: Some("::1".into()), ..ListenerConfig::default() },
-        ]
-    } else {
-        configured.to_vec()
-    }
 }
 
 /// Binds one listener's addresses. With `required` false, failing to bind is only a warning.
