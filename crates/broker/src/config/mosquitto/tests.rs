@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{Problem, Scope};
+use crate::config::{duration, log, Problem, Protocol, Scope, SocketDomain};
 
 const FILE: &str = "test.conf";
 
