@@ -208,6 +208,19 @@ fn per_listener_security_before_any_listener_goes_to_the_default_listener() {
 }
 
 #[test]
+fn per_listener_security_without_any_listener_applies_to_loopback() {
+    let c = config("per_listener_settings true\nallow_anonymous false\npassword_file /p\n");
+    assert_eq!(c.listeners.len(), 2);
+    for listener in &c.listeners {
+        let security = listener.security.as_ref().unwrap();
+        assert_eq!(
+            (security.allow_anonymous, security.password_file.as_deref()),
+            (Some(false), Some(Path::new("/p")))
+        );
+    }
+}
+
+#[test]
 fn string_directives_may_appear_once_per_scope() {
     let dup = |line| DirectiveProblem::Duplicate(at(line));
     assert_eq!(error("password_file /a\npassword_file /b\n"), (2, "password_file".into(), dup(1)));
