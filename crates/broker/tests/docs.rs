@@ -233,7 +233,9 @@ fn every_documented_directive_behaves_as_its_status_says() {
                     }
                 }
                 "ignored" => match load(&directive, argument) {
-                    Ok((_, notices)) => assert_eq!(notices, std::slice::from_ref(&directive), "`{directive}`"),
+                    Ok((_, notices)) => {
+                        assert_eq!(notices, std::slice::from_ref(&directive), "`{directive}`")
+                    }
                     Err(e) => panic!("`{directive} {argument}` is documented as ignored: {e}"),
                 },
                 "refused" => assert_refused(&directive, argument),

@@ -56,7 +56,10 @@ fn configuration(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>)> {
 pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let (config, notices) = configuration(&args)?;
     if args.test_config {
-        println!("{}: configuration OK", args.config.as_ref().map_or("default".into(), |p| p.display().to_string()));
+        println!(
+            "{}: configuration OK",
+            args.config.as_ref().map_or("default".into(), |p| p.display().to_string())
+        );
         return Ok(());
     }
     if args.print_config {

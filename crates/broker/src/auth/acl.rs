@@ -114,7 +114,7 @@ impl AclFile {
     /// Whether the client `client_id`, logged in as `username` (`None`: anonymous), may have `access` to
     /// `topic` — a topic name for [`Access::Read`]/[`Access::Write`], a topic filter for
     /// [`Access::Subscribe`].
-    pub fn check<'a>(&'a self, client_id: &str, username: Option<&str>, topic: &str, access: Access) -> bool {
+    pub fn check(&self, client_id: &str, username: Option<&str>, topic: &str, access: Access) -> bool {
         if topic.is_empty() || builtin_denied(topic, access) {
             return false;
         }
@@ -125,40 +125,55 @@ impl AclFile {
             None => Some(&self.anonymous),
         };
         // An id or user name holding a wildcard must not be substituted into a granting pattern.
-        let patterns_grant =
-            ![Some(client_id), username].into_iter().flatten().any(|s| s.contains(['+', '#']));
-        let grants = |rules: &'a RuleSet| -> &'a [Filter] {
-            match access {
-                Access::Write => &rules.write,
-                Access::Read | Access::Subscribe => &rules.read,
-            }
-        };
+        let tainted = [Some(client_id), username].into_iter().flatten().any(|s| s.contains(['+', '#']));
+        let patterns = (!tainted).then_some(&self.patterns);
         if access == Access::Subscribe {
-            let filter = match parse_shared(topic) {
-                Some(Ok(shared)) => shared.filter,
-                _ => topic,
-            };
-            let wanted = parts(filter);
-            let denies: Vec<_> = own
-                .into_iter()
-                .chain([&self.patterns])
-                .flat_map(|rules| &rules.deny)
-                .filter_map(|deny| deny.expand(id))
-                .collect();
-            let readable = |grant: &Filter| {
-                grant.expand(id).and_then(|g| intersect(&g, &wanted)).is_some_and(|both| {
-                    // Some topic is readable unless one deny rule takes all of them away.
-                    !denies.iter().any(|deny| covers(deny, &both))
-                })
-            };
-            return own.is_some_and(|rules| grants(rules).iter().any(readable))
-                || (patterns_grant && grants(&self.patterns).iter().any(readable));
+            return self.may_subscribe(id, own, patterns, topic);
         }
         let denied = own.is_some_and(|rules| rules.deny.iter().any(|f| f.matches(topic, id)))
             || self.patterns.deny.iter().any(|f| f.matches(topic, id));
         !denied
-            && (own.is_some_and(|rules| grants(rules).iter().any(|f| f.matches(topic, id)))
-                || (patterns_grant && grants(&self.patterns).iter().any(|f| f.matches(topic, id))))
+            && own
+                .into_iter()
+                .chain(patterns)
+                .any(|rules| rules.grants(access).iter().any(|f| f.matches(topic, id)))
+    }
+
+    /// SUBSCRIBE: some topic matching `filter` is readable — a read rule intersects it and no single
+    /// deny rule covers that intersection. `patterns` is `None` when patterns may not grant.
+    fn may_subscribe(
+        &self,
+        id: Identity<'_>,
+        own: Option<&RuleSet>,
+        patterns: Option<&RuleSet>,
+        filter: &str,
+    ) -> bool {
+        let filter = match parse_shared(filter) {
+            Some(Ok(shared)) => shared.filter,
+            _ => filter,
+        };
+        let wanted = parts(filter);
+        let denies: Vec<_> = own
+            .into_iter()
+            .chain([&self.patterns])
+            .flat_map(|rules| &rules.deny)
+            .filter_map(|deny| deny.expand(id))
+            .collect();
+        let readable = |grant: &Filter| {
+            let both = grant.expand(id).and_then(|g| intersect(&g, &wanted));
+            both.is_some_and(|both| !denies.iter().any(|deny| covers(deny, &both)))
+        };
+        own.into_iter().chain(patterns).any(|rules| rules.read.iter().any(readable))
+    }
+}
+
+impl RuleSet {
+    /// The rules granting `access` (SUBSCRIBE needs read access).
+    fn grants(&self, access: Access) -> &[Filter] {
+        match access {
+            Access::Write => &self.write,
+            Access::Read | Access::Subscribe => &self.read,
+        }
     }
 }
 

@@ -75,7 +75,8 @@ impl Authorizer for AclAuthorizer {
 pub fn load(config: &Config, listener: &ListenerConfig) -> Result<Security, SecurityError> {
     let security = config.security_for(listener);
     let passwords = security.password_file.as_ref().map(|p| PasswordFile::load(p)).transpose()?;
-    let authenticator = Arc::new(PasswordAuthenticator { allow_anonymous: config.allow_anonymous_for(listener), passwords });
+    let authenticator =
+        Arc::new(PasswordAuthenticator { allow_anonymous: config.allow_anonymous_for(listener), passwords });
     let authorizer: Arc<dyn Authorizer> = match &security.acl_file {
         Some(path) => Arc::new(AclAuthorizer { acl: AclFile::load(path)? }),
         None => Arc::new(AllowAll),
@@ -117,6 +118,9 @@ mod tests {
             AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
-        assert_eq!(no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
+        assert_eq!(
+            no_file.authenticate(&info(Some("bob"), Some(b"x"))),
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{Problem, Scope};
+use crate::config::{duration, log, Problem, Protocol, Scope, SocketDomain};
 
 const FILE: &str = "test.conf";
 
@@ -205,6 +205,19 @@ fn per_listener_security_before_any_listener_goes_to_the_default_listener() {
     assert_eq!(c.listeners[1].security.as_ref().unwrap().password_file, None);
     let (line, directive, _) = error("per_listener_settings true\npassword_file /p\nlistener 8883\n");
     assert_eq!((line, directive.as_str()), (2, "password_file"));
+}
+
+#[test]
+fn per_listener_security_without_any_listener_applies_to_loopback() {
+    let c = config("per_listener_settings true\nallow_anonymous false\npassword_file /p\n");
+    assert_eq!(c.listeners.len(), 2);
+    for listener in &c.listeners {
+        let security = listener.security.as_ref().unwrap();
+        assert_eq!(
+            (security.allow_anonymous, security.password_file.as_deref()),
+            (Some(false), Some(Path::new("/p")))
+        );
+    }
 }
 
 #[test]
