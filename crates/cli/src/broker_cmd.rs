@@ -77,33 +77,43 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         for notice in &notices {
             warn!("{notice}");
         }
+        if let Some(pid_file) = &config.pid_file {
+            std::fs::write(pid_file, format!("{}\n", std::process::id()))
+                .with_context(|| format!("writing pid_file {}", pid_file.display()))?;
+        }
+        let pid_file = config.pid_file.clone();
         let broker = Broker::new(config).start().await.context("starting the broker")?;
-        wait_for_signal().await;
+        serve_signals(&broker, &args).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;
+        if let Some(pid_file) = pid_file {
+            let _ = std::fs::remove_file(pid_file);
+        }
         Ok(())
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads the configuration file's security settings.
+async fn serve_signals(broker: &tern_broker::RunningBroker, args: &BrokerArgs) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => reload(broker, args),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Re-reads the configuration file. Any problem keeps the settings in force and is logged with its place.
+fn reload(broker: &tern_broker::RunningBroker, args: &BrokerArgs) {
+    info!("Reloading config.");
+    let result = configuration(args).map_err(anyhow::Error::from).and_then(|(config, _)| {
+        broker.reload(&config).map_err(anyhow::Error::from)
+    });
+    if let Err(e) = result {
+        tracing::error!("Reload failed, previous configuration stays in force: {}", crate::error_chain(&e));
     }
 }

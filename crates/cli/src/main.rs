@@ -91,7 +91,7 @@ fn main() {
         Command::Broker(args) => match broker_cmd::run(args) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                eprintln!("Error: {}", error_chain(&e));
                 1
             }
         },
@@ -101,4 +101,19 @@ fn main() {
         Command::Passwd { args } => passwd_cmd::run(&args),
     };
     std::process::exit(code);
+}
+
+/// An error and its causes, `: `-separated, leaving out causes the message above already spells out.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
 }

@@ -124,7 +124,8 @@ pub(crate) async fn accept(
         connect.username = Some(identity.as_str().into());
         connect.password = None;
     } else {
-        authenticate(cx, &client_id, &connect).await.map_err(refuse)?;
+        let credentials = Credentials { username: connect.username.clone(), password: connect.password.clone() };
+        authenticate(cx, &client_id, &credentials).await.map_err(refuse)?;
     }
     if cx.listener.use_username_as_clientid {
         match &connect.username {
@@ -144,16 +145,23 @@ pub(crate) async fn accept(
     Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
 }
 
+/// What a client authenticated with, kept to check it again after a reload.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Credentials {
+    pub username: Option<ByteString>,
+    pub password: Option<bytes::Bytes>,
+}
+
 /// Asks the listener's authenticator, off the async workers: password hashing is slow on purpose.
-async fn authenticate(
+pub(crate) async fn authenticate(
     cx: &super::ConnectionContext,
     client_id: &ByteString,
-    connect: &Connect,
+    credentials: &Credentials,
 ) -> Result<(), ReasonCode> {
     let peer = cx.peer;
-    let authenticator = cx.listener.authenticator.clone();
-    let username = connect.username.clone();
-    let password = connect.password.clone();
+    let authenticator = cx.listener.authenticator();
+    let username = credentials.username.clone();
+    let password = credentials.password.clone();
     let id_for_auth = client_id.clone();
     let decision = tokio::task::spawn_blocking(move || {
         authenticator.authenticate(&ConnectInfo {

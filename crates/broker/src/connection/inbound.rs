@@ -151,7 +151,7 @@ impl Connection {
         }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
-        if reserved || !self.listener.authorizer.can_publish(&self.client_info(), &topic) {
+        if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
             // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
             self.ack_publish(
                 qos,
@@ -197,7 +197,7 @@ impl Connection {
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
             let filter = self.mount(&request.filter);
-            if !self.listener.authorizer.can_subscribe(&self.client_info(), &filter) {
+            if !self.listener.security().authorizer.can_subscribe(&self.client_info(), &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
                 continue;
             }
@@ -223,7 +223,7 @@ impl Connection {
             // Retained messages are not sent for a shared subscription [MQTT-3.8.4-..].
             if send_retained && parse_shared(&filter).is_none() {
                 for message in self.broker.retained_matching(&filter, now) {
-                    if !self.listener.authorizer.can_receive(&self.client_info(), &message.topic) {
+                    if !self.listener.security().authorizer.can_receive(&self.client_info(), &message.topic) {
                         continue;
                     }
                     // [MQTT-3.3.1-9] Retained messages sent on subscribe carry RETAIN = 1.

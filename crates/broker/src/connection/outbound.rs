@@ -59,7 +59,7 @@ impl Connection {
         if message.is_expired(now) {
             return; // [MQTT-3.3.2-5] Expired messages are not delivered.
         }
-        if !self.listener.authorizer.can_receive(&self.client_info_ref(), &message.topic) {
+        if !self.listener.security().authorizer.can_receive(&self.client_info_ref(), &message.topic) {
             return;
         }
         let mut publish = self.publish_for(&delivery, now);
