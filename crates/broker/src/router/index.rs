@@ -338,8 +338,9 @@ impl<K: Eq + Hash + Clone, V> SubscriptionIndex<K, V> {
     /// Calls `f(filter, key, value)` for every subscription whose filter matches the topic name `topic`,
     /// applying the `$` rule [MQTT-4.7.2-1] (a filter starting with `+` or `#` never matches a `$` topic).
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&str, &K, &V)) {
-        if let Some((filter, subscribers)) = self.exact.get_key_value(topic) {
-            subscribers.for_each(|key, value| f(filter, key, value));
+        // An exact filter matches the topic equal to it, so the topic is the filter to report.
+        if let Some(subscribers) = self.exact.get(topic) {
+            subscribers.for_each(|key, value| f(topic, key, value));
         }
         let mut emit = |entry: &Option<Box<Entry<K, V>>>| {
             if let Some(entry) = entry {

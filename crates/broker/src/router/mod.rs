@@ -5,6 +5,7 @@
 //! second index keyed by group, so the index itself only ever sees plain filters.
 
 mod children;
+mod compact_str;
 mod index;
 mod subscribers;
 
