@@ -1,4 +1,144 @@
-//! The Tern broker library.
+//! # tern-broker
+//!
+//! The Tern MQTT broker as a library; the `tern` binary is a thin shell around it.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tern_broker::StartError> {
+//! let broker = tern_broker::Broker::new(tern_broker::config::Config::default()).start().await?;
+//! println!("listening on {:?}", broker.local_addrs());
+//! broker.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: the validated configuration, from mosquitto.conf or TOML
+//! - [`listener`]: sockets, accept loop, connection limits
+//! - `connection`: one client's connection — handshake, packets in, deliveries out
+//! - [`session`]: sessions, their queues, the registry; takeover and expiry live in [`broker`]
+//! - [`router`]: the subscription index and fan-out, shared subscriptions
+//! - [`retained`]: the retained message index
+//! - [`message`]: a message in flight through the broker
+//! - [`auth`]: authentication and authorization traits and built-in rules
+//! - [`stats`]: the counters
 
+pub mod auth;
+pub mod broker;
+pub mod config;
+mod connection;
+pub mod listener;
+pub mod message;
 pub mod retained;
 pub mod router;
+pub mod session;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::info;
+
+pub use broker::BrokerShared;
+use config::Config;
+pub use listener::ListenerError;
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
+    #[error("no listener could be opened")]
+    NoListener,
+}
+
+/// A broker, configured but not yet listening.
+#[derive(Debug)]
+pub struct Broker {
+    shared: BrokerShared,
+}
+
+impl Broker {
+    pub fn new(config: Config) -> Broker {
+        Broker { shared: BrokerShared::new(config) }
+    }
+
+    /// Replaces the authenticator (default: anonymous per `allow_anonymous`).
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn auth::Authenticator>) -> Broker {
+        self.shared.authenticator = authenticator;
+        self
+    }
+
+    /// Replaces the authorizer (default: everything allowed).
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn auth::Authorizer>) -> Broker {
+        self.shared.authorizer = authorizer;
+        self
+    }
+
+    /// Binds every listener and starts accepting.
+    pub async fn start(self) -> Result<RunningBroker, StartError> {
+        let shared = Arc::new(self.shared);
+        let configured = shared.config.listeners.clone();
+        let listeners = listener::effective_listeners(&configured);
+        let mut bound = Vec::new();
+        for (i, l) in listeners.iter().enumerate() {
+            let context = Arc::new(listener::ListenerContext::new(
+                l,
+                shared.authenticator.clone(),
+                shared.authorizer.clone(),
+            )?);
+            // The default pair (127.0.0.1 and ::1) needs only one of its addresses.
+            let required = !configured.is_empty() || i == 0;
+            bound.extend(listener::bind(l, context, required).await?);
+        }
+        if bound.is_empty() {
+            return Err(StartError::NoListener);
+        }
+        if configured.is_empty() {
+            info!("Starting in local only mode. Connections will only be possible from clients running on this machine.");
+            info!("Create a configuration file which defines a listener to allow remote access.");
+        }
+        let global_limit = shared.config.limits.max_connections.map(|n| Arc::new(Semaphore::new(n)));
+        let connections = Arc::new(parking_lot::Mutex::new(JoinSet::new()));
+        let local_addrs: Vec<SocketAddr> = bound.iter().filter_map(|b| b.local_addr).collect();
+        let mut accept_tasks = JoinSet::new();
+        for b in bound {
+            accept_tasks.spawn(listener::accept_loop(b, shared.clone(), global_limit.clone(), connections.clone()));
+        }
+        Ok(RunningBroker { shared, local_addrs, accept_tasks, connections })
+    }
+}
+
+/// A broker that is accepting connections.
+#[derive(Debug)]
+pub struct RunningBroker {
+    shared: Arc<BrokerShared>,
+    local_addrs: Vec<SocketAddr>,
+    accept_tasks: JoinSet<()>,
+    connections: Arc<parking_lot::Mutex<JoinSet<()>>>,
+}
+
+impl RunningBroker {
+    /// The addresses actually bound (with the real port when 0 was asked for).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The broker's shared state: statistics, sessions, router.
+    pub fn shared(&self) -> &Arc<BrokerShared> {
+        &self.shared
+    }
+
+    /// Stops accepting, closes every connection (v5 clients get DISCONNECT 0x8B; wills are not sent) and
+    /// waits for the connection tasks to finish, at most a few seconds.
+    pub async fn shutdown(mut self) {
+        self.shared.shutdown.cancel();
+        while self.accept_tasks.join_next().await.is_some() {}
+        let mut connections = std::mem::take(&mut *self.connections.lock());
+        let drain = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+            connections.abort_all();
+        }
+    }
+}

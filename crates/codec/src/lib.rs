@@ -39,8 +39,8 @@ pub use bytestring::ByteString;
 pub use error::{DecodeError, EncodeError};
 pub use packet::{
     decode, encode, frame_len, Ack, AckKind, Auth, ConnAck, Connect, Disconnect, LastWill, Limits, Packet,
-    PacketType, Publish, RetainHandling, SubAck, Subscribe, SubscriptionOptions, SubscriptionRequest, UnsubAck,
-    Unsubscribe,
+    PacketType, Publish, RetainHandling, SubAck, Subscribe, SubscriptionOptions, SubscriptionRequest,
+    UnsubAck, Unsubscribe,
 };
 pub use properties::{Properties, PropertyContext};
 pub use qos::QoS;

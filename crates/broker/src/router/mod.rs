@@ -11,3 +11,6 @@ mod subscribers;
 
 pub(crate) use children::{split_level, Children};
 pub use index::SubscriptionIndex;
+mod fanout;
+
+pub use fanout::{RouteOutcome, Router, SharedGroup, Subscriber};

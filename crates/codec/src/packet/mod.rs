@@ -15,9 +15,12 @@ pub use ack::{Ack, AckKind};
 pub use connect::{ConnAck, Connect, LastWill};
 pub use disconnect::{Auth, Disconnect};
 pub use publish::Publish;
-pub use subscribe::{RetainHandling, SubAck, Subscribe, SubscriptionOptions, SubscriptionRequest, UnsubAck, Unsubscribe};
+pub use subscribe::{
+    RetainHandling, SubAck, Subscribe, SubscriptionOptions, SubscriptionRequest, UnsubAck, Unsubscribe,
+};
 
 use crate::error::{DecodeError, EncodeError};
+use crate::qos::QoS;
 use crate::version::ProtocolVersion;
 use crate::wire::{decode_varint, put_varint, varint_len, Reader, VARINT_MAX};
 
@@ -71,6 +74,37 @@ impl PacketType {
             _ => 0,
         }
     }
+
+    /// Checks the flags of a fixed header's first byte. MQTT 3.1 marks a re-sent PUBREL, SUBSCRIBE or
+    /// UNSUBSCRIBE with the DUP bit, so 3.1 allows it there.
+    fn check_flags(self, flags: u8, v: ProtocolVersion) -> Result<(), DecodeError> {
+        let required = self.required_flags();
+        let dup_allowed = v == ProtocolVersion::V31 && required != 0;
+        if flags == required || (dup_allowed && flags == required | 0b1000) {
+            Ok(())
+        } else {
+            Err(DecodeError::InvalidFlags { packet: self, flags })
+        }
+    }
+}
+
+/// Checks the first byte of a fixed header, which is all that is needed to reject most garbage before
+/// waiting for (or buffering) the body: packet type, flags, PUBLISH QoS and DUP, AUTH before 5.0.
+fn check_first_byte(first: u8, v: ProtocolVersion) -> Result<PacketType, DecodeError> {
+    let packet_type = PacketType::from_u8(first >> 4).ok_or(DecodeError::ReservedPacketType(first >> 4))?;
+    if packet_type == PacketType::Auth && !v.is_v5() {
+        return Err(DecodeError::AuthBeforeV5(v));
+    }
+    let flags = first & 0x0F;
+    if packet_type == PacketType::Publish {
+        let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(DecodeError::InvalidQoS)?;
+        if flags & 0x08 != 0 && qos == QoS::AtMostOnce {
+            return Err(DecodeError::DupOnQoS0);
+        }
+    } else {
+        packet_type.check_flags(flags, v)?;
+    }
+    Ok(packet_type)
 }
 
 /// An MQTT control packet.
@@ -146,21 +180,23 @@ impl Packet {
         ((self.packet_type() as u8) << 4) | flags
     }
 
+    /// Checks that the packet can be encoded in `v` as a frame the receiver's decoder accepts.
     fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
         match self {
             Packet::Connect(p) => p.check(),
-            Packet::ConnAck(p) => p.properties.check(),
-            Packet::Publish(p) => p.check(),
-            Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
-                p.properties.check()
-            }
-            Packet::Subscribe(p) => p.check(),
-            Packet::SubAck(p) => p.properties.check(),
-            Packet::Unsubscribe(p) => p.check(),
-            Packet::UnsubAck(p) => p.properties.check(),
+            Packet::ConnAck(p) => p.check(v),
+            Packet::Publish(p) => p.check(v),
+            Packet::PubAck(p) => p.check(v, AckKind::PubAck),
+            Packet::PubRec(p) => p.check(v, AckKind::PubRec),
+            Packet::PubRel(p) => p.check(v, AckKind::PubRel),
+            Packet::PubComp(p) => p.check(v, AckKind::PubComp),
+            Packet::Subscribe(p) => p.check(v),
+            Packet::SubAck(p) => p.check(v),
+            Packet::Unsubscribe(p) => p.check(v),
+            Packet::UnsubAck(p) => p.check(v),
             Packet::PingReq | Packet::PingResp => Ok(()),
-            Packet::Disconnect(p) => p.properties.check(),
-            Packet::Auth(p) if v.is_v5() => p.properties.check(),
+            Packet::Disconnect(p) => p.check(v),
+            Packet::Auth(p) if v.is_v5() => p.check(),
             Packet::Auth(_) => Err(EncodeError::NotInVersion(PacketType::Auth, v)),
         }
     }
@@ -207,7 +243,8 @@ impl Limits {
 }
 
 /// Size of the frame at the start of `buf`, once its fixed header is complete: `Ok(None)` until then.
-/// The size is checked against `max_packet_size` here, before any of the body is buffered.
+/// The size is checked against `max_packet_size` here, before any of the body is buffered. Only the length
+/// is looked at: [`decode`] checks the rest.
 pub fn frame_len(buf: &[u8], max_packet_size: u32) -> Result<Option<usize>, DecodeError> {
     Ok(fixed_header(buf, max_packet_size)?.map(|(header, body)| header + body))
 }
@@ -230,9 +267,18 @@ fn fixed_header(buf: &[u8], max_packet_size: u32) -> Result<Option<(usize, usize
 /// Decodes one packet from the front of `buf`.
 ///
 /// Returns `Ok(None)` until a whole frame is buffered (nothing is consumed then), the packet otherwise (its
-/// frame is consumed). Topics and payloads are zero-copy slices of the frame. After an error the connection
-/// must be closed: the buffer is left as it was.
+/// frame is consumed). Topics and payloads are zero-copy slices of the frame. The first byte and the
+/// Remaining Length are checked as soon as they arrive, so garbage or an oversized frame is rejected before
+/// its body is waited for (and such an error consumes nothing). After any error the connection must be
+/// closed: an error found in the body of a complete frame has consumed that frame.
+///
+/// `limits.version` is the connection's protocol version; a CONNECT carries its own and ignores it.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Packet>, DecodeError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    let v = limits.version;
+    let packet_type = check_first_byte(first, v)?;
     let Some((header_len, body_len)) = fixed_header(buf, limits.max_packet_size)? else {
         return Ok(None);
     };
@@ -240,16 +286,7 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Packet>, Dec
     if buf.len() < size {
         return Ok(None);
     }
-    let first = buf[0];
-    let packet_type = PacketType::from_u8(first >> 4).ok_or(DecodeError::ReservedPacketType(first >> 4))?;
     let flags = first & 0x0F;
-    if packet_type != PacketType::Publish && flags != packet_type.required_flags() {
-        return Err(DecodeError::InvalidFlags { packet: packet_type, flags });
-    }
-    let v = limits.version;
-    if packet_type == PacketType::Auth && !v.is_v5() {
-        return Err(DecodeError::AuthBeforeV5(v));
-    }
     let mut frame = buf.split_to(size).freeze();
     frame.advance(header_len);
     let mut r = Reader::new(frame);
@@ -286,11 +323,16 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> 
     put_varint(buf, body);
     let start = buf.len();
     packet.encode_body(version, buf);
-    debug_assert_eq!(buf.len() - start, body, "body_len disagrees with encode_body for {:?}", packet.packet_type());
+    debug_assert_eq!(
+        buf.len() - start,
+        body,
+        "body_len disagrees with encode_body for {:?}",
+        packet.packet_type()
+    );
     Ok(())
 }
 
-/// Reads a packet identifier, which is never zero [MQTT-2.2.1-3].
+/// Reads a packet identifier, which is never zero [MQTT-2.2.1-3] (3.1.1: [MQTT-2.3.1-1]).
 pub(crate) fn read_packet_id(r: &mut Reader) -> Result<NonZeroU16, DecodeError> {
     NonZeroU16::new(r.u16("packet identifier")?).ok_or(DecodeError::ZeroPacketId)
 }

@@ -1,0 +1,277 @@
+//! Broker configuration: one validated [`Config`], whatever file it came from.
+//!
+//! Two file formats produce it: Mosquitto's `mosquitto.conf` (any file not ending in `.toml`) so that an
+//! operator can move `/etc/mosquitto` over unchanged, and Tern's own TOML format. With no file at all the
+//! defaults are Mosquitto 2's: one listener on loopback port 1883, anonymous clients allowed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole broker configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where clients connect. Empty means the default: 127.0.0.1 and ::1 port 1883 (Mosquitto 2's
+    /// "local only" mode when no listener is configured).
+    pub listeners: Vec<ListenerConfig>,
+    /// Authentication and authorization for every listener (or for those without their own settings when
+    /// `per_listener_settings` is on).
+    pub security: SecurityConfig,
+    /// Mosquitto's `per_listener_settings`: each listener uses its own `security` block.
+    pub per_listener_settings: bool,
+    /// Session, queue and packet limits.
+    pub limits: LimitsConfig,
+    /// Durable storage of sessions, queues and retained messages.
+    pub persistence: PersistenceConfig,
+    /// What is logged and where.
+    pub log: LogConfig,
+    /// Seconds between `$SYS` updates; 0 turns `$SYS` off.
+    pub sys_interval: u64,
+    /// Write the process id here at start-up.
+    pub pid_file: Option<PathBuf>,
+    /// Drop privileges to this user after binding (accepted for compatibility; Tern never runs as root by
+    /// itself).
+    pub user: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listeners: Vec::new(),
+            security: SecurityConfig::default(),
+            per_listener_settings: false,
+            limits: LimitsConfig::default(),
+            persistence: PersistenceConfig::default(),
+            log: LogConfig::default(),
+            sys_interval: 10,
+            pid_file: None,
+            user: None,
+        }
+    }
+}
+
+/// The transport a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Mqtt,
+    Websockets,
+}
+
+/// Restricts a listener bound to a host name to one address family (`socket_domain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketDomain {
+    Ipv4,
+    Ipv6,
+}
+
+/// One listener: an address, a transport, and optionally TLS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// TCP port; 0 with `unix_socket` set means a Unix domain socket listener. In tests, 0 without a socket
+    /// path means an ephemeral port.
+    pub port: u16,
+    /// Address or host name to bind; `None` binds all interfaces.
+    pub bind_address: Option<String>,
+    /// Path of a Unix domain socket (Mosquitto: `listener 0 /path/to/socket`).
+    pub unix_socket: Option<PathBuf>,
+    pub socket_domain: Option<SocketDomain>,
+    pub protocol: Protocol,
+    pub tls: Option<TlsConfig>,
+    /// Connections this listener accepts at once; `None` is unlimited.
+    pub max_connections: Option<usize>,
+    /// Prefix added to every topic of this listener's clients (`mount_point`).
+    pub mount_point: Option<String>,
+    /// This listener's own security settings (only with `per_listener_settings`).
+    pub security: Option<SecurityConfig>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            port: 1883,
+            bind_address: None,
+            unix_socket: None,
+            socket_domain: None,
+            protocol: Protocol::Mqtt,
+            tls: None,
+            max_connections: None,
+            mount_point: None,
+            security: None,
+        }
+    }
+}
+
+/// TLS settings of a listener (rustls).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    /// CA certificates that client certificates must chain to.
+    pub cafile: Option<PathBuf>,
+    pub capath: Option<PathBuf>,
+    pub crlfile: Option<PathBuf>,
+    pub require_certificate: bool,
+    pub use_identity_as_username: bool,
+    pub use_subject_as_username: bool,
+    /// Minimum TLS version: "tlsv1.2" or "tlsv1.3".
+    pub tls_version: Option<String>,
+    /// OpenSSL-style cipher list; accepted and mapped onto rustls suites where possible.
+    pub ciphers: Option<String>,
+}
+
+/// Who may connect and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Allow clients without a user name. Mosquitto 2: true when no listener is configured, false as soon as
+    /// one is, unless set.
+    pub allow_anonymous: Option<bool>,
+    /// Mosquitto password file (`mosquitto_passwd` / `tern passwd` format).
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto ACL file.
+    pub acl_file: Option<PathBuf>,
+    pub psk_file: Option<PathBuf>,
+    pub psk_hint: Option<String>,
+    /// Prefix of generated client identifiers.
+    pub auto_id_prefix: String,
+    pub allow_zero_length_clientid: bool,
+    /// Replace the client id by the user name.
+    pub use_username_as_clientid: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            allow_anonymous: None,
+            password_file: None,
+            acl_file: None,
+            psk_file: None,
+            psk_hint: None,
+            auto_id_prefix: "auto-".to_owned(),
+            allow_zero_length_clientid: true,
+            use_username_as_clientid: false,
+        }
+    }
+}
+
+/// Limits that keep memory bounded and clients fair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections accepted at once over all listeners; `None` is unlimited.
+    pub max_connections: Option<usize>,
+    /// Outbound QoS 1/2 messages in flight per client (also the Receive Maximum we accept from clients).
+    pub max_inflight_messages: u16,
+    /// Outbound bytes in flight per client; 0 is unlimited.
+    pub max_inflight_bytes: usize,
+    /// Messages queued per session beyond the inflight window.
+    pub max_queued_messages: usize,
+    /// Bytes queued per session; 0 is unlimited (but `max_queued_messages` still applies).
+    pub max_queued_bytes: usize,
+    /// Queue QoS 0 messages for offline persistent sessions too.
+    pub queue_qos0_messages: bool,
+    /// Largest PUBLISH payload accepted; 0 is the protocol maximum.
+    pub message_size_limit: u32,
+    /// Largest packet accepted (MQTT 5.0 Maximum Packet Size, advertised in CONNACK).
+    pub max_packet_size: u32,
+    /// Largest keep-alive accepted; clients asking for more (or for 0) get this one (v5: Server Keep Alive).
+    pub max_keepalive: u16,
+    /// Highest QoS the broker supports, 0-2 (v5: Maximum QoS in CONNACK).
+    pub max_qos: u8,
+    /// Topic aliases a v5 client may use towards the broker.
+    pub max_topic_alias: u16,
+    pub retain_available: bool,
+    /// Expire persistent sessions of clients offline longer than this (`persistent_client_expiration`);
+    /// `None` keeps them until their own session expiry.
+    #[serde(with = "opt_secs")]
+    pub persistent_client_expiration: Option<Duration>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: None,
+            max_inflight_messages: 20,
+            max_inflight_bytes: 0,
+            max_queued_messages: 1000,
+            max_queued_bytes: 0,
+            queue_qos0_messages: false,
+            message_size_limit: 0,
+            max_packet_size: 268_435_460,
+            max_keepalive: 65_535,
+            max_qos: 2,
+            max_topic_alias: 10,
+            retain_available: true,
+            persistent_client_expiration: None,
+        }
+    }
+}
+
+/// How durable state is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistenceConfig {
+    /// `persistence true|false`.
+    pub enabled: bool,
+    /// Directory of the store (`persistence_location`).
+    pub location: PathBuf,
+    /// Seconds between saves (`autosave_interval`; accepted, Tern writes continuously).
+    pub autosave_interval: u64,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        PersistenceConfig { enabled: false, location: PathBuf::from("tern-data"), autosave_interval: 1800 }
+    }
+}
+
+/// Where logs go and what they include.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `stdout`, `stderr`, `syslog`, `file PATH` (repeatable in mosquitto.conf).
+    pub dest: Vec<String>,
+    /// Mosquitto log types: `error`, `warning`, `notice`, `information`, `subscribe`, `unsubscribe`,
+    /// `websockets`, `debug`, `all`, `none`.
+    pub types: Vec<String>,
+    /// Log client connections and disconnections (`connection_messages`).
+    pub connection_messages: bool,
+    /// Log every connect/subscribe/publish like `mosquitto -v`.
+    pub verbose: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            dest: vec!["stderr".to_owned()],
+            types: Vec::new(),
+            connection_messages: true,
+            verbose: false,
+        }
+    }
+}
+
+/// Serializes an optional duration as whole seconds.
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}

@@ -1,0 +1,207 @@
+//! The CONNECT handshake: reading the first packet, checking it, authenticating, attaching the session and
+//! answering CONNACK (MQTT 3.1, 3.2).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rand::Rng;
+use tern_codec::{
+    decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, Properties, ProtocolVersion,
+    ReasonCode,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::auth::{AuthDecision, ConnectInfo};
+use crate::broker::{BrokerShared, NEVER_EXPIRES};
+
+/// How long a new network connection may take to send CONNECT.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the handshake did not produce a session.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Answer CONNACK with this reason, then close.
+    ConnAck(ProtocolVersion, ReasonCode),
+    /// Close without an answer (malformed, not CONNECT, timeout, network error).
+    Close(String),
+}
+
+/// Reads the first packet, which must be CONNECT [MQTT-3.1.0-1].
+pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    rbuf: &mut BytesMut,
+    max_packet_size: u32,
+) -> Result<Connect, Refusal> {
+    let limits = Limits { version: ProtocolVersion::V5, max_packet_size };
+    loop {
+        match decode(rbuf, &limits) {
+            Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
+            Ok(Some(other)) => {
+                return Err(Refusal::Close(format!("[MQTT-3.1.0-1] first packet is {:?}, not CONNECT", other.packet_type())))
+            }
+            Ok(None) => {}
+            Err(DecodeError::UnsupportedProtocolVersion(level)) => {
+                // [MQTT-3.1.2-2] Answer 0x84 (v5) / return code 1 (3.x), then close.
+                let version = if level & 0x7F == 5 { ProtocolVersion::V5 } else { ProtocolVersion::V311 };
+                return Err(Refusal::ConnAck(version, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION));
+            }
+            Err(e) => return Err(Refusal::Close(e.to_string())),
+        }
+        match reader.read_buf(rbuf).await {
+            Ok(0) => return Err(Refusal::Close("closed before CONNECT".into())),
+            Ok(_) => {}
+            Err(e) => return Err(Refusal::Close(e.to_string())),
+        }
+    }
+}
+
+/// A CONNECT that passed every check, with what the broker decided about it.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub connect: Connect,
+    pub client_id: ByteString,
+    pub assigned_client_id: bool,
+    pub keep_alive: u16,
+    /// Keep alive the server imposes (v5 Server Keep Alive), if it differs from the client's.
+    pub server_keep_alive: Option<u16>,
+    pub session_expiry: u32,
+}
+
+/// Checks client id rules, keep-alive limits and credentials.
+pub(crate) async fn accept(
+    broker: &Arc<BrokerShared>,
+    cx: &super::ConnectionContext,
+    mut connect: Connect,
+) -> Result<Accepted, Refusal> {
+    let v = connect.protocol;
+    let security = &broker.config.security;
+    let limits = &broker.config.limits;
+    let refuse = |rc: ReasonCode| Refusal::ConnAck(v, rc);
+
+    if v.is_v5() && connect.properties.authentication_method.is_some() {
+        // Enhanced authentication methods are not offered: [MQTT-4.12.0-1] 0x8C.
+        return Err(refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
+    }
+
+    let mut assigned_client_id = false;
+    let mut client_id = connect.client_id.clone();
+    if client_id.is_empty() {
+        let allowed = match v {
+            // MQTT 3.1 requires 1 to 23 characters.
+            ProtocolVersion::V31 => false,
+            // [MQTT-3.1.3-8] A zero-byte id needs clean session in 3.1.1.
+            ProtocolVersion::V311 => connect.clean_start,
+            ProtocolVersion::V5 => true,
+        };
+        if !allowed || !security.allow_zero_length_clientid {
+            return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
+        }
+        client_id = generate_client_id(&security.auto_id_prefix).into();
+        assigned_client_id = true;
+    } else if v == ProtocolVersion::V31 && client_id.len() > 23 {
+        // MQTT 3.1 section 3.1: more than 23 characters -> return code 2, identifier rejected.
+        return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
+    }
+
+    let mut keep_alive = connect.keep_alive;
+    let mut server_keep_alive = None;
+    if limits.max_keepalive < u16::MAX && (keep_alive == 0 || keep_alive > limits.max_keepalive) {
+        if v.is_v5() {
+            keep_alive = limits.max_keepalive;
+            server_keep_alive = Some(keep_alive);
+        } else if keep_alive > limits.max_keepalive {
+            // 3.x cannot be told another value: refuse as Mosquitto does.
+            return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
+        }
+    }
+
+    if let Some(identity) = &cx.certificate_username {
+        // The certificate, checked by TLS, is the credential: its identity replaces the user name.
+        connect.username = Some(identity.as_str().into());
+        connect.password = None;
+    } else {
+        authenticate(cx, &client_id, &connect).await.map_err(refuse)?;
+    }
+    if security.use_username_as_clientid {
+        match &connect.username {
+            Some(u) => client_id = u.clone(),
+            None => return Err(refuse(ReasonCode::NOT_AUTHORIZED)),
+        }
+    }
+
+    let session_expiry = if v.is_v5() {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        NEVER_EXPIRES
+    };
+    connect.client_id = client_id.clone();
+    Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
+}
+
+/// Asks the listener's authenticator, off the async workers: password hashing is slow on purpose.
+async fn authenticate(cx: &super::ConnectionContext, client_id: &ByteString, connect: &Connect) -> Result<(), ReasonCode> {
+    let peer = cx.peer;
+    let authenticator = cx.listener.authenticator.clone();
+    let username = connect.username.clone();
+    let password = connect.password.clone();
+    let id_for_auth = client_id.clone();
+    let decision = tokio::task::spawn_blocking(move || {
+        authenticator.authenticate(&ConnectInfo {
+            client_id: &id_for_auth,
+            username: username.as_deref(),
+            password: password.as_deref(),
+            peer,
+        })
+    })
+    .await
+    .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE));
+    match decision {
+        AuthDecision::Allow => Ok(()),
+        AuthDecision::Deny(rc) => Err(rc),
+    }
+}
+
+fn generate_client_id(prefix: &str) -> String {
+    let mut rng = rand::thread_rng();
+    let suffix: String = (0..16).map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)])).collect();
+    format!("{prefix}{suffix}")
+}
+
+/// The CONNACK for an accepted CONNECT, with the MQTT 5.0 properties that tell the client our limits.
+pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_present: bool) -> ConnAck {
+    let mut properties = Properties::default();
+    if accepted.connect.protocol.is_v5() {
+        let limits = &broker.config.limits;
+        if accepted.assigned_client_id {
+            properties.assigned_client_identifier = Some(accepted.client_id.clone()); // [MQTT-3.2.2-16]
+        }
+        properties.server_keep_alive = accepted.server_keep_alive;
+        properties.receive_maximum = Some(limits.max_inflight_messages.max(1)).filter(|&r| r != u16::MAX);
+        if limits.max_qos < 2 {
+            properties.maximum_qos = tern_codec::QoS::from_u8(limits.max_qos);
+        }
+        if !limits.retain_available {
+            properties.retain_available = Some(false);
+        }
+        if limits.max_packet_size < tern_codec::Limits::default().max_packet_size {
+            properties.maximum_packet_size = Some(limits.max_packet_size);
+        }
+        if limits.max_topic_alias > 0 {
+            properties.topic_alias_maximum = Some(limits.max_topic_alias);
+        }
+    }
+    ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }
+}
+
+/// Sends a refusing CONNACK and closes.
+pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(writer: &mut W, version: ProtocolVersion, rc: ReasonCode) {
+    let mut buf = BytesMut::new();
+    let ack = ConnAck { session_present: false, reason_code: rc, properties: Properties::default() };
+    if encode(&Packet::ConnAck(ack), version, &mut buf).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+}

@@ -1,0 +1,263 @@
+//! Packets from the client: PUBLISH and its acknowledgements, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT.
+
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tern_codec::topic::parse_shared;
+use tern_codec::{
+    Ack, Packet, Properties, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck,
+    Unsubscribe,
+};
+use tern_proto::{InboundPublish, PubRecOutcome};
+use tracing::info;
+
+use super::{Connection, Exit};
+use crate::auth::{is_reserved_for_publish, ClientInfo};
+use crate::broker::NEVER_EXPIRES;
+use crate::message::Message;
+use crate::session::{Delivery, Subscription};
+use crate::stats::Stats;
+
+impl Connection {
+    pub(super) fn handle_packet(&mut self, packet: Packet) -> Result<(), Exit> {
+        match packet {
+            Packet::Publish(publish) => self.on_publish(publish),
+            Packet::PubAck(ack) => {
+                // An unknown id is a late duplicate: nothing to do.
+                let _ = self.outbound.on_puback(ack.packet_id);
+                Ok(())
+            }
+            Packet::PubRec(ack) => {
+                self.on_pubrec(ack);
+                Ok(())
+            }
+            Packet::PubRel(ack) => {
+                let found = self.inbound.on_pubrel(ack.packet_id);
+                let mut comp = Ack::new(ack.packet_id);
+                if !found && self.version.is_v5() {
+                    comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+                }
+                self.send_packet(&Packet::PubComp(comp));
+                Ok(())
+            }
+            Packet::PubComp(ack) => {
+                let _ = self.outbound.on_pubcomp(ack.packet_id);
+                Ok(())
+            }
+            Packet::Subscribe(subscribe) => {
+                self.on_subscribe(subscribe);
+                Ok(())
+            }
+            Packet::Unsubscribe(unsubscribe) => {
+                self.on_unsubscribe(unsubscribe);
+                Ok(())
+            }
+            Packet::PingReq => {
+                self.send_packet(&Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect(disconnect) => self.on_disconnect(disconnect),
+            Packet::Connect(_) => {
+                Err(Exit::violation(ReasonCode::PROTOCOL_ERROR, "[MQTT-3.1.0-2] second CONNECT"))
+            }
+            Packet::Auth(_) => Err(Exit::violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "[MQTT-4.12.0-1] AUTH without an authentication method in CONNECT",
+            )),
+            other => Err(Exit::violation(
+                ReasonCode::PROTOCOL_ERROR,
+                format!("[MQTT-2.1.2] a client does not send {:?}", other.packet_type()),
+            )),
+        }
+    }
+
+    fn client_info(&self) -> ClientInfo<'_> {
+        ClientInfo { client_id: &self.client_id, username: self.username.as_deref() }
+    }
+
+    /// The reason string for an ack, if the client wants problem information [MQTT-3.1.2-29].
+    fn reason_properties(&self, reason: &str) -> Properties {
+        let mut p = Properties::default();
+        if self.version.is_v5() && self.problem_information {
+            p.reason_string = Some(reason.into());
+        }
+        p
+    }
+
+    fn ack_publish(&mut self, qos: QoS, packet_id: Option<NonZeroU16>, reason: ReasonCode, why: &str) {
+        let Some(packet_id) = packet_id else { return };
+        let mut ack = Ack::new(packet_id);
+        if self.version.is_v5() {
+            ack.reason_code = reason;
+            if reason.is_error() {
+                ack.properties = self.reason_properties(why);
+            }
+        }
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => {
+                self.send_packet(&Packet::PubAck(ack));
+                self.inbound.puback_sent();
+            }
+            QoS::ExactlyOnce => self.send_packet(&Packet::PubRec(ack)),
+        }
+    }
+
+    fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
+        Stats::add(&self.broker.stats.publish_received, 1);
+        let limits = &self.broker.config.limits;
+        if publish.qos.as_u8() > limits.max_qos {
+            // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
+            return Err(Exit::violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above the server's Maximum QoS"));
+        }
+        if publish.retain && !limits.retain_available {
+            return Err(Exit::violation(ReasonCode::RETAIN_NOT_SUPPORTED, "[MQTT-3.2.2-14] retain is not available"));
+        }
+        let topic = self
+            .aliases_in
+            .resolve(&publish.topic, publish.properties.topic_alias)
+            .map_err(|e| Exit::violation(e.reason_code(), e.to_string()))?;
+        let qos = publish.qos;
+        let packet_id = publish.packet_id;
+        match self.inbound.on_publish(qos, packet_id) {
+            Ok(InboundPublish::Deliver) => {}
+            Ok(InboundPublish::Duplicate) => {
+                // [MQTT-4.3.3-10] Already received: acknowledge again, do not deliver twice.
+                self.ack_publish(qos, packet_id, ReasonCode::SUCCESS, "");
+                return Ok(());
+            }
+            Err(e) => return Err(Exit::violation(e.reason_code(), e.to_string())),
+        }
+        if self.broker.config.log.verbose {
+            info!(
+                "Received PUBLISH from {} (d{}, q{}, r{}, m{}, '{}', ... ({} bytes))",
+                self.client_id,
+                u8::from(publish.dup),
+                qos.as_u8(),
+                u8::from(publish.retain),
+                packet_id.map_or(0, NonZeroU16::get),
+                topic,
+                publish.payload.len()
+            );
+        }
+        let size_limit = limits.message_size_limit;
+        if size_limit > 0 && publish.payload.len() > size_limit as usize {
+            self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
+            return Ok(());
+        }
+        let reserved = is_reserved_for_publish(&topic);
+        let topic = self.mount(&topic);
+        if reserved || !self.listener.authorizer.can_publish(&self.client_info(), &topic) {
+            // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
+            self.ack_publish(qos, packet_id, ReasonCode::NOT_AUTHORIZED, "not authorized to publish to this topic");
+            return Ok(());
+        }
+        publish.topic = topic.clone();
+        let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
+        let outcome = self.broker.publish(Arc::new(message));
+        let reason = if outcome.delivered == 0 && self.version.is_v5() {
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        } else {
+            ReasonCode::SUCCESS
+        };
+        self.ack_publish(qos, packet_id, reason, "");
+        Ok(())
+    }
+
+    fn on_pubrec(&mut self, ack: Ack) {
+        match self.outbound.on_pubrec(ack.packet_id, ack.reason_code) {
+            Ok(PubRecOutcome::Release(_)) | Ok(PubRecOutcome::ReleaseAgain) => {
+                self.send_packet(&Packet::PubRel(Ack::new(ack.packet_id)));
+            }
+            Ok(PubRecOutcome::Refused(..)) => {}
+            Err(_) => {
+                // [MQTT-4.3.3] Unknown id: release it anyway so the client can complete its state.
+                let mut rel = Ack::new(ack.packet_id);
+                if self.version.is_v5() {
+                    rel.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+                }
+                self.send_packet(&Packet::PubRel(rel));
+            }
+        }
+    }
+
+    fn on_subscribe(&mut self, subscribe: Subscribe) {
+        let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
+        let max_qos = QoS::from_u8(self.broker.config.limits.max_qos).unwrap_or(QoS::ExactlyOnce);
+        let now = Instant::now();
+        let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
+        for request in subscribe.filters {
+            let filter = self.mount(&request.filter);
+            if !self.listener.authorizer.can_subscribe(&self.client_info(), &filter) {
+                reason_codes.push(ReasonCode::NOT_AUTHORIZED);
+                continue;
+            }
+            let mut options = request.options;
+            options.qos = options.qos.min(max_qos);
+            if !self.version.is_v5() {
+                options.no_local = false;
+                options.retain_as_published = false;
+                options.retain_handling = RetainHandling::SendAtSubscribe;
+            }
+            let subscription = Subscription { options, id: subscription_id };
+            let existed = self.broker.router.subscribe(&filter, &self.session, subscription);
+            self.session.state.lock().subscriptions.insert(filter.clone(), subscription);
+            if self.broker.config.log.verbose {
+                info!("{} {} {}", self.client_id, options.qos.as_u8(), filter);
+            }
+            reason_codes.push(ReasonCode::granted(options.qos));
+            let send_retained = match options.retain_handling {
+                RetainHandling::SendAtSubscribe => true,
+                RetainHandling::SendAtSubscribeIfNew => !existed,
+                RetainHandling::DoNotSend => false,
+            };
+            // Retained messages are not sent for a shared subscription [MQTT-3.8.4-..].
+            if send_retained && parse_shared(&filter).is_none() {
+                for message in self.broker.retained_matching(&filter, now) {
+                    if !self.listener.authorizer.can_receive(&self.client_info(), &message.topic) {
+                        continue;
+                    }
+                    // [MQTT-3.3.1-9] Retained messages sent on subscribe carry RETAIN = 1.
+                    self.retained_backlog.push_back(Delivery {
+                        qos: message.qos.min(options.qos),
+                        retain: true,
+                        subscription_ids: subscription_id.into_iter().collect(),
+                        message,
+                    });
+                }
+            }
+        }
+        let ack = SubAck { packet_id: subscribe.packet_id, reason_codes, properties: Properties::default() };
+        self.send_packet(&Packet::SubAck(ack));
+    }
+
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let mut reason_codes = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in unsubscribe.filters {
+            let filter = self.mount(&filter);
+            let existed = self.broker.router.unsubscribe(&filter, &self.client_id);
+            self.session.state.lock().subscriptions.remove(&filter);
+            reason_codes.push(if existed { ReasonCode::SUCCESS } else { ReasonCode::NO_SUBSCRIPTION_EXISTED });
+        }
+        if !self.version.is_v5() {
+            reason_codes.clear();
+        }
+        let ack = UnsubAck { packet_id: unsubscribe.packet_id, reason_codes, properties: Properties::default() };
+        self.send_packet(&Packet::UnsubAck(ack));
+    }
+
+    fn on_disconnect(&mut self, disconnect: tern_codec::Disconnect) -> Result<(), Exit> {
+        if let Some(expiry) = disconnect.properties.session_expiry_interval {
+            // [MQTT-3.14.2-2] A session that ended with its connection cannot be revived at DISCONNECT.
+            if self.session_expiry == 0 && expiry != 0 {
+                return Err(Exit::violation(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "[MQTT-3.14.2-2] session expiry set at DISCONNECT after 0 at CONNECT",
+                ));
+            }
+            self.session_expiry = if expiry == NEVER_EXPIRES { NEVER_EXPIRES } else { expiry };
+        }
+        Err(Exit::Disconnect { send_will: disconnect.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE })
+    }
+}

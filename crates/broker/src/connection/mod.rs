@@ -1,0 +1,384 @@
+//! A client's network connection: the only place that reads and writes its socket.
+//!
+//! One task per connection. Reading decodes frames in place; packets are handled at once (routing a PUBLISH
+//! hands `Arc<Message>`s to the subscribers' mailboxes). Writing is batched: acknowledgements and deliveries
+//! are encoded into one buffer and written with as few system calls as the socket allows, while the task
+//! keeps reading. Deliveries are pulled from the session's mailbox only while the write buffer is below a
+//! high-water mark and the client's inflight window has room, so a slow client is held back by flow control
+//! (its messages wait, bounded, in its queue) and never slows anybody else.
+//!
+//! # Layout
+//! - [`connect`]: the CONNECT handshake and CONNACK
+//! - [`inbound`]: packets from the client
+//! - [`outbound`]: deliveries and redelivery to the client
+
+mod connect;
+mod inbound;
+mod outbound;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tern_codec::{encode, ByteString, Disconnect, LastWill, Limits, Packet, ProtocolVersion, ReasonCode};
+use tern_proto::{InboundAliases, Inbound, KeepAlive, Outbound, OutboundAliases};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+use crate::broker::BrokerShared;
+use crate::listener::ListenerContext;
+use crate::session::{Control, Delivery, ParkedState, Session};
+use crate::stats::Stats;
+
+/// Stop pulling deliveries into the write buffer above this many bytes.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Stop reading from a client that does not read its own acknowledgements above this many bytes.
+const READ_PAUSE: usize = 1024 * 1024;
+/// The write buffer gives memory back when it drains if it grew beyond this.
+const IDLE_BUFFER: usize = 16 * 1024;
+
+/// Where a connection comes from.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    pub peer: Option<SocketAddr>,
+    /// The user name taken from the client certificate (`use_identity_as_username`).
+    pub certificate_username: Option<String>,
+    pub listener: Arc<ListenerContext>,
+}
+
+/// Why the connection ends.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// The client sent DISCONNECT; `send_will` for v5 reason 0x04.
+    Disconnect { send_will: bool },
+    /// The network connection closed or failed.
+    Closed,
+    /// The client broke the protocol: v5 DISCONNECT with this reason, then close.
+    Violation(ReasonCode, String),
+    KeepAliveTimeout,
+    TakenOver(oneshot::Sender<()>),
+    Kicked(ReasonCode),
+    Shutdown,
+}
+
+impl Exit {
+    fn violation(rc: ReasonCode, why: impl Into<String>) -> Exit {
+        Exit::Violation(rc, why.into())
+    }
+
+    /// The reason a v5 client is told in a server DISCONNECT.
+    fn disconnect_reason(&self) -> Option<ReasonCode> {
+        match self {
+            Exit::Disconnect { .. } | Exit::Closed => None,
+            Exit::Violation(rc, _) | Exit::Kicked(rc) => Some(*rc),
+            Exit::KeepAliveTimeout => Some(ReasonCode::KEEP_ALIVE_TIMEOUT),
+            Exit::TakenOver(_) => Some(ReasonCode::SESSION_TAKEN_OVER),
+            Exit::Shutdown => Some(ReasonCode::SERVER_SHUTTING_DOWN),
+        }
+    }
+
+    /// Whether the Last Will is sent: not after a normal DISCONNECT [MQTT-3.14.4-3] (unless v5 0x04), not on
+    /// a clean broker shutdown; always when the connection is lost or the protocol broken [MQTT-3.1.2-8].
+    fn sends_will(&self) -> bool {
+        match self {
+            Exit::Disconnect { send_will } => *send_will,
+            Exit::Shutdown => false,
+            _ => true,
+        }
+    }
+}
+
+/// A connected client with an attached session.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    broker: Arc<BrokerShared>,
+    id: u64,
+    peer: Option<SocketAddr>,
+    listener: Arc<ListenerContext>,
+    version: ProtocolVersion,
+    client_id: ByteString,
+    username: Option<ByteString>,
+    session: Arc<Session>,
+    outbound: Outbound<Delivery>,
+    inbound: Inbound,
+    keep_alive: KeepAlive,
+    aliases_in: InboundAliases,
+    aliases_out: OutboundAliases,
+    /// Largest packet the client accepts (v5 Maximum Packet Size).
+    client_max_packet: u32,
+    /// Whether the client wants reason strings and user properties on acks (v5 Request Problem Information).
+    problem_information: bool,
+    will: Option<LastWill>,
+    session_expiry: u32,
+    decode_limits: Limits,
+    /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
+    retained_backlog: VecDeque<Delivery>,
+    wbuf: BytesMut,
+}
+
+/// Serves one network connection from its first byte to its last.
+pub(crate) async fn serve<S>(stream: S, cx: ConnectionContext, broker: Arc<BrokerShared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut rbuf = BytesMut::with_capacity(2048);
+    let max_packet = broker.config.limits.max_packet_size;
+    let verbose = broker.config.log.verbose;
+    let peer = cx.peer;
+    let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
+
+    let connect = match tokio::time::timeout(connect::CONNECT_TIMEOUT, connect::read_connect(&mut reader, &mut rbuf, max_packet)).await {
+        Ok(Ok(connect)) => connect,
+        Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
+        Err(_) => return refuse(&broker, &mut writer, &peer_text, connect::Refusal::Close("no CONNECT in time".into())).await,
+    };
+    let accepted = match connect::accept(&broker, &cx, connect).await {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
+    };
+
+    let connection_id = broker.next_connection_id();
+    let (control_tx, mut control_rx) = mpsc::channel(4);
+    let attachment = broker
+        .attach(&accepted.client_id, accepted.connect.clean_start, accepted.session_expiry, connection_id, control_tx)
+        .await;
+    let connack = connect::connack(&broker, &accepted, attachment.session_present);
+    let connect = accepted.connect;
+    let v = connect.protocol;
+    if verbose || broker.config.log.connection_messages {
+        info!(
+            "New client connected from {peer_text} as {} (p{}, c{}, k{}{}).",
+            accepted.client_id,
+            v.level(),
+            u8::from(connect.clean_start),
+            connect.keep_alive,
+            connect.username.as_ref().map_or(String::new(), |u| format!(", u'{u}'"))
+        );
+    }
+    broker.stats.client_connected();
+
+    let limits = &broker.config.limits;
+    let window = connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    let (outbound, inbound) = match attachment.parked {
+        Some(mut parked) => {
+            parked.outbound.set_window(window);
+            parked.inbound.reconnected(limits.max_inflight_messages.max(1));
+            (parked.outbound, parked.inbound)
+        }
+        None => (Outbound::new(window), Inbound::new(limits.max_inflight_messages.max(1))),
+    };
+    let mut conn = Connection {
+        id: connection_id,
+        peer,
+        listener: cx.listener,
+        version: v,
+        client_id: accepted.client_id,
+        username: connect.username,
+        session: attachment.session,
+        outbound,
+        inbound,
+        keep_alive: KeepAlive::new(accepted.keep_alive, Instant::now()),
+        aliases_in: InboundAliases::new(if v.is_v5() { limits.max_topic_alias } else { 0 }),
+        aliases_out: OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
+        client_max_packet: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
+        problem_information: connect.properties.request_problem_information.unwrap_or(true),
+        will: connect.will,
+        session_expiry: accepted.session_expiry,
+        decode_limits: Limits { version: v, max_packet_size: max_packet },
+        retained_backlog: VecDeque::new(),
+        wbuf: BytesMut::with_capacity(1024),
+        broker,
+    };
+    conn.send_packet(&Packet::ConnAck(connack));
+    conn.resend_inflight();
+    let exit = conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await;
+    conn.finish(exit, &mut writer).await;
+    drop(control_rx);
+}
+
+async fn refuse<W: AsyncWrite + Unpin>(broker: &BrokerShared, writer: &mut W, peer: &str, refusal: connect::Refusal) {
+    Stats::add(&broker.stats.connections_refused, 1);
+    match refusal {
+        connect::Refusal::ConnAck(version, rc) => {
+            info!("Client from {peer} refused: {rc}.");
+            connect::send_refusal(writer, version, rc).await;
+        }
+        connect::Refusal::Close(why) => {
+            debug!("Connection from {peer} closed during handshake: {why}");
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+        }
+    }
+}
+
+impl Connection {
+    async fn run<R, W>(
+        &mut self,
+        reader: &mut R,
+        writer: &mut W,
+        rbuf: &mut BytesMut,
+        control: &mut mpsc::Receiver<Control>,
+    ) -> Exit
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let session = self.session.clone();
+        let shutdown = self.broker.shutdown.clone();
+        let mut needs_flush = false;
+        loop {
+            self.pump();
+            let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Exit::Shutdown,
+                ctl = control.recv() => match ctl {
+                    Some(Control::TakenOver(ack)) => return Exit::TakenOver(ack),
+                    Some(Control::Kick(rc)) => return Exit::Kicked(rc),
+                    None => return Exit::Closed,
+                },
+                res = write_or_flush(writer, &mut self.wbuf), if !self.wbuf.is_empty() || needs_flush => match res {
+                    Err(_) => return Exit::Closed,
+                    Ok(None) => needs_flush = false,
+                    Ok(Some(0)) => return Exit::Closed,
+                    Ok(Some(n)) => {
+                        // TLS and WebSocket buffer internally: flush once the batch is written.
+                        needs_flush = true;
+                        Stats::add(&self.broker.stats.bytes_sent, n as u64);
+                        if self.wbuf.is_empty() && self.wbuf.capacity() > IDLE_BUFFER {
+                            self.wbuf = BytesMut::new();
+                        }
+                    }
+                },
+                res = reader.read_buf(rbuf), if self.wbuf.len() < READ_PAUSE => match res {
+                    Ok(0) | Err(_) => return Exit::Closed,
+                    Ok(n) => {
+                        Stats::add(&self.broker.stats.bytes_received, n as u64);
+                        self.keep_alive.received(Instant::now());
+                        if let Err(exit) = self.handle_frames(rbuf) {
+                            return exit;
+                        }
+                        if rbuf.is_empty() && rbuf.capacity() > IDLE_BUFFER {
+                            *rbuf = BytesMut::with_capacity(2048);
+                        }
+                    }
+                },
+                _ = session.notified() => {}
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    if self.keep_alive.expired(Instant::now()) {
+                        return Exit::KeepAliveTimeout;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every complete frame in `rbuf`.
+    fn handle_frames(&mut self, rbuf: &mut BytesMut) -> Result<(), Exit> {
+        loop {
+            match tern_codec::decode(rbuf, &self.decode_limits) {
+                Ok(Some(packet)) => {
+                    Stats::add(&self.broker.stats.messages_received, 1);
+                    self.handle_packet(packet)?;
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    Stats::add(&self.broker.stats.protocol_errors, 1);
+                    return Err(Exit::violation(e.reason_code(), e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// A client's topic or filter as the broker sees it: with the listener's mount point in front.
+    fn mount(&self, topic: &ByteString) -> ByteString {
+        match &self.listener.mount_point {
+            None => topic.clone(),
+            Some(prefix) => match tern_codec::topic::parse_shared(topic) {
+                Some(Ok(shared)) => format!("$share/{}/{prefix}{}", shared.group, shared.filter).into(),
+                _ => format!("{prefix}{topic}").into(),
+            },
+        }
+    }
+
+    /// A topic as the client sees it: without the listener's mount point.
+    fn unmount(&self, topic: &ByteString) -> ByteString {
+        match &self.listener.mount_point {
+            Some(prefix) if topic.starts_with(prefix.as_str()) => topic.slice_ref(&topic[prefix.len()..]),
+            _ => topic.clone(),
+        }
+    }
+
+    /// Encodes a packet into the write buffer.
+    fn send_packet(&mut self, packet: &Packet) {
+        if encode(packet, self.version, &mut self.wbuf).is_ok() {
+            Stats::add(&self.broker.stats.messages_sent, 1);
+        }
+    }
+
+    /// Says goodbye: v5 DISCONNECT with a reason where one applies, flush, close; then the will, the session.
+    async fn finish<W: AsyncWrite + Unpin>(mut self, exit: Exit, writer: &mut W) {
+        let verbose = self.broker.config.log.verbose || self.broker.config.log.connection_messages;
+        match &exit {
+            Exit::Disconnect { .. } => {
+                if verbose {
+                    info!("Client {} disconnected.", self.client_id);
+                }
+            }
+            Exit::Violation(rc, why) => info!("Client {} disconnected: {why} ({rc}).", self.client_id),
+            Exit::KeepAliveTimeout => info!("Client {} has exceeded timeout, disconnecting.", self.client_id),
+            Exit::TakenOver(_) => info!("Client {} already connected, closing old connection.", self.client_id),
+            other => {
+                if verbose {
+                    info!("Client {} closed its connection ({other:?}).", self.client_id);
+                }
+            }
+        }
+        if let (true, Some(rc)) = (self.version.is_v5(), exit.disconnect_reason()) {
+            self.send_packet(&Packet::Disconnect(Disconnect::new(rc)));
+        }
+        if !self.wbuf.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&self.wbuf)).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+        self.broker.stats.client_disconnected();
+
+        let will = match self.will.take() {
+            Some(mut will) if exit.sends_will() => {
+                will.topic = self.mount(&will.topic);
+                Some(will)
+            }
+            _ => None,
+        };
+        // Retained messages owed but unsent are not kept: the next SUBSCRIBE sends them again.
+        let parked = ParkedState { outbound: self.outbound, inbound: self.inbound };
+        self.broker.detach(&self.session, self.id, parked, self.session_expiry);
+        if let Some(will) = will {
+            let authorizer = self.listener.authorizer.clone();
+            self.broker.handle_will(&self.session, will, self.username.clone(), self.session_expiry, authorizer);
+        }
+        if let Exit::TakenOver(ack) = exit {
+            let _ = ack.send(());
+        }
+        debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
+    }
+}
+
+/// Writes some of `wbuf` (`Some(bytes written)`), or flushes the transport when `wbuf` is empty (`None`).
+async fn write_or_flush<W: AsyncWrite + Unpin>(writer: &mut W, wbuf: &mut BytesMut) -> std::io::Result<Option<usize>> {
+    if wbuf.is_empty() {
+        writer.flush().await.map(|()| None)
+    } else {
+        writer.write_buf(wbuf).await.map(Some)
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

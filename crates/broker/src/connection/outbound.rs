@@ -1,0 +1,157 @@
+//! Messages to the client: deliveries from the session's mailbox within the inflight window, and
+//! redelivery of unacknowledged ones when a session resumes.
+
+use std::time::Instant;
+
+use tern_codec::{Ack, Packet, Publish, QoS};
+use tern_proto::{OutboundAlias, OutboundState};
+
+use super::{Connection, WRITE_HIGH_WATER};
+use crate::session::Delivery;
+use crate::stats::Stats;
+
+/// Deliveries taken from the mailbox per lock.
+const BATCH: usize = 64;
+
+impl Connection {
+    /// Moves deliveries into the write buffer while it is below the high-water mark and the inflight window
+    /// has room. Retained messages owed to a new subscription go first.
+    pub(super) fn pump(&mut self) {
+        let now = Instant::now();
+        while self.wbuf.len() < WRITE_HIGH_WATER {
+            let Some(front) = self.retained_backlog.front() else { break };
+            if front.qos != QoS::AtMostOnce && self.outbound.is_full() {
+                return;
+            }
+            if let Some(delivery) = self.retained_backlog.pop_front() {
+                self.send_delivery(delivery, now);
+            }
+        }
+        let session = self.session.clone();
+        let mut batch = Vec::new();
+        while self.wbuf.len() < WRITE_HIGH_WATER {
+            let mut free = usize::from(self.outbound.window()).saturating_sub(self.outbound.len());
+            {
+                let mut mailbox = session.mailbox.lock();
+                while batch.len() < BATCH {
+                    match mailbox.front() {
+                        Some(d) if d.qos == QoS::AtMostOnce => {}
+                        Some(_) if free > 0 => free -= 1,
+                        _ => break,
+                    }
+                    if let Some(d) = mailbox.pop() {
+                        batch.push(d);
+                    }
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            for delivery in batch.drain(..) {
+                self.send_delivery(delivery, now);
+            }
+        }
+    }
+
+    /// Encodes one delivery as PUBLISH, opening an inflight exchange for QoS 1/2.
+    fn send_delivery(&mut self, delivery: Delivery, now: Instant) {
+        let message = &delivery.message;
+        if message.is_expired(now) {
+            return; // [MQTT-3.3.2-5] Expired messages are not delivered.
+        }
+        if !self.listener.authorizer.can_receive(&self.client_info_ref(), &message.topic) {
+            return;
+        }
+        let mut publish = self.publish_for(&delivery, now);
+        if publish.packet_id.is_none() && delivery.qos != QoS::AtMostOnce {
+            // Reserve the id only once the packet is known to fit.
+            if !self.fits(&publish) {
+                return self.dropped_too_large();
+            }
+            match self.outbound.send(delivery.qos, delivery) {
+                Ok(id) => publish.packet_id = Some(id),
+                Err(d) => {
+                    // Window full after all: back to the front of the queue.
+                    self.session.mailbox.lock().requeue_front(std::iter::once(d));
+                    return;
+                }
+            }
+        } else if !self.fits(&publish) {
+            return self.dropped_too_large();
+        }
+        self.apply_topic_alias(&mut publish);
+        Stats::add(&self.broker.stats.publish_sent, 1);
+        self.send_packet(&Packet::Publish(publish));
+    }
+
+    fn client_info_ref(&self) -> crate::auth::ClientInfo<'_> {
+        crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() }
+    }
+
+    /// [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is dropped for that client.
+    fn fits(&self, publish: &Publish) -> bool {
+        self.client_max_packet == u32::MAX
+            || publish.encoded_len(self.version) <= self.client_max_packet as usize
+    }
+
+    fn dropped_too_large(&self) {
+        Stats::add(&self.broker.stats.publish_dropped, 1);
+    }
+
+    /// The PUBLISH for a delivery (without packet id).
+    fn publish_for(&self, delivery: &Delivery, now: Instant) -> Publish {
+        let message = &delivery.message;
+        let mut publish = Publish {
+            dup: false,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: self.unmount(&message.topic),
+            packet_id: None,
+            payload: message.payload.clone(),
+            properties: Default::default(),
+        };
+        if self.version.is_v5() {
+            publish.properties = message.properties.clone();
+            publish.properties.subscription_identifiers = delivery.subscription_ids.clone();
+            publish.properties.message_expiry_interval = message.remaining_expiry(now);
+        }
+        publish
+    }
+
+    fn apply_topic_alias(&mut self, publish: &mut Publish) {
+        if !self.version.is_v5() {
+            return;
+        }
+        match self.aliases_out.alias_for(&publish.topic) {
+            Some(OutboundAlias::Set(alias)) => publish.properties.topic_alias = Some(alias),
+            Some(OutboundAlias::Use(alias)) => {
+                publish.properties.topic_alias = Some(alias);
+                publish.topic = Default::default();
+            }
+            None => {}
+        }
+    }
+
+    /// Sends unacknowledged messages again, in order, when a session resumes: PUBLISH with DUP set, or
+    /// PUBREL for exchanges past PUBREC [MQTT-4.4.0-1].
+    pub(super) fn resend_inflight(&mut self) {
+        let now = Instant::now();
+        self.outbound.retain_unexpired(|d| d.message.is_expired(now));
+        let mut packets = Vec::with_capacity(self.outbound.len());
+        for entry in self.outbound.iter() {
+            match (entry.state, &entry.message) {
+                (OutboundState::AwaitingPubComp, _) => packets.push(Packet::PubRel(Ack::new(entry.packet_id))),
+                (_, Some(delivery)) => {
+                    let mut publish = self.publish_for(delivery, now);
+                    publish.dup = true;
+                    publish.packet_id = Some(entry.packet_id);
+                    packets.push(Packet::Publish(publish));
+                }
+                (_, None) => {}
+            }
+        }
+        for packet in &packets {
+            self.send_packet(packet);
+        }
+    }
+}

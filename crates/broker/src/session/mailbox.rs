@@ -1,0 +1,204 @@
+//! A session's queue of messages waiting to be written to its client: the pipe from the router to the
+//! connection while the client is online, and the offline queue while it is away.
+//!
+//! Bounded in messages and bytes so a slow or absent subscriber never makes broker memory grow without
+//! bound. At the limit QoS 0 goes first: an incoming QoS 0 message is dropped, an incoming QoS 1/2 message
+//! evicts the oldest queued QoS 0 one if there is any, and is dropped (counted) otherwise — never blocking
+//! the publisher or other subscribers.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tern_codec::QoS;
+
+use crate::message::Message;
+
+/// One message on its way to one subscriber.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Arc<Message>,
+    /// min(published QoS, granted QoS).
+    pub qos: QoS,
+    /// The RETAIN flag as sent to this subscriber.
+    pub retain: bool,
+    /// Identifiers of the subscriptions that matched (MQTT 5.0).
+    pub subscription_ids: Vec<u32>,
+}
+
+impl Delivery {
+    fn size(&self) -> usize {
+        self.message.size()
+    }
+}
+
+/// Limits of one session's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    pub max_messages: usize,
+    /// 0 is unlimited.
+    pub max_bytes: usize,
+    /// Queue QoS 0 messages while the client is offline.
+    pub queue_qos0_offline: bool,
+}
+
+/// What happened to a message handed to a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// Queued after evicting the oldest QoS 0 message.
+    QueuedEvictedQoS0,
+    /// Dropped: the queue is full.
+    DroppedQueueFull,
+    /// Dropped: QoS 0 for an offline client that does not queue QoS 0.
+    DroppedOffline,
+}
+
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    queue: VecDeque<Delivery>,
+    bytes: usize,
+    /// Messages dropped because of the limits, since the session began.
+    pub dropped: u64,
+}
+
+impl Mailbox {
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn is_full(&self, limits: &QueueLimits, incoming: usize) -> bool {
+        self.queue.len() >= limits.max_messages
+            || (limits.max_bytes > 0 && self.bytes + incoming > limits.max_bytes && !self.queue.is_empty())
+    }
+
+    /// Queues `delivery` within `limits`.
+    pub fn push(&mut self, delivery: Delivery, limits: &QueueLimits, online: bool) -> Enqueued {
+        if !online && delivery.qos == QoS::AtMostOnce && !limits.queue_qos0_offline {
+            self.dropped += 1;
+            return Enqueued::DroppedOffline;
+        }
+        let size = delivery.size();
+        let mut outcome = Enqueued::Queued;
+        if self.is_full(limits, size) {
+            if delivery.qos == QoS::AtMostOnce {
+                self.dropped += 1;
+                return Enqueued::DroppedQueueFull;
+            }
+            match self.queue.iter().position(|d| d.qos == QoS::AtMostOnce) {
+                Some(pos) => {
+                    if let Some(evicted) = self.queue.remove(pos) {
+                        self.bytes -= evicted.size();
+                    }
+                    self.dropped += 1;
+                    outcome = Enqueued::QueuedEvictedQoS0;
+                }
+                None => {
+                    self.dropped += 1;
+                    return Enqueued::DroppedQueueFull;
+                }
+            }
+        }
+        self.bytes += size;
+        self.queue.push_back(delivery);
+        outcome
+    }
+
+    /// The next delivery, if any.
+    pub fn front(&self) -> Option<&Delivery> {
+        self.queue.front()
+    }
+
+    pub fn pop(&mut self) -> Option<Delivery> {
+        let d = self.queue.pop_front()?;
+        self.bytes -= d.size();
+        Some(d)
+    }
+
+    /// Puts deliveries back at the front, in order (a connection ended before sending them).
+    pub fn requeue_front(&mut self, deliveries: impl DoubleEndedIterator<Item = Delivery>) {
+        for d in deliveries.rev() {
+            self.bytes += d.size();
+            self.queue.push_front(d);
+        }
+    }
+
+    /// Drops queued QoS 0 messages (a client going offline that does not queue them) and expired ones.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Delivery) -> bool) {
+        let bytes = &mut self.bytes;
+        self.queue.retain(|d| {
+            let k = keep(d);
+            if !k {
+                *bytes -= d.size();
+            }
+            k
+        });
+    }
+
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use tern_codec::Publish;
+
+    fn delivery(qos: QoS, payload: &'static str) -> Delivery {
+        let mut p = Publish::new("t", payload);
+        p.qos = qos;
+        let message = Message::from_publish(p, "t".into(), None, std::time::Instant::now());
+        Delivery { message: Arc::new(message), qos, retain: false, subscription_ids: Vec::new() }
+    }
+
+    const LIMITS: QueueLimits = QueueLimits { max_messages: 2, max_bytes: 0, queue_qos0_offline: false };
+
+    #[test]
+    fn full_queue_drops_qos0_and_counts_it() {
+        let mut mb = Mailbox::default();
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "a"), &LIMITS, true), Enqueued::Queued);
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "b"), &LIMITS, true), Enqueued::Queued);
+        assert_eq!(mb.push(delivery(QoS::AtMostOnce, "c"), &LIMITS, true), Enqueued::DroppedQueueFull);
+        assert_eq!(mb.push(delivery(QoS::ExactlyOnce, "d"), &LIMITS, true), Enqueued::DroppedQueueFull);
+        assert_eq!(mb.dropped, 2);
+        assert_eq!(mb.len(), 2);
+    }
+
+    #[test]
+    fn qos1_evicts_oldest_qos0_when_full() {
+        let mut mb = Mailbox::default();
+        mb.push(delivery(QoS::AtMostOnce, "a"), &LIMITS, true);
+        mb.push(delivery(QoS::AtLeastOnce, "b"), &LIMITS, true);
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "c"), &LIMITS, true), Enqueued::QueuedEvictedQoS0);
+        let payloads: Vec<_> = std::iter::from_fn(|| mb.pop()).map(|d| d.message.payload.clone()).collect();
+        assert_eq!(payloads, vec!["b", "c"]);
+        assert_eq!(mb.bytes(), 0);
+    }
+
+    #[test]
+    fn offline_qos0_is_dropped_unless_configured() {
+        let mut mb = Mailbox::default();
+        assert_eq!(mb.push(delivery(QoS::AtMostOnce, "a"), &LIMITS, false), Enqueued::DroppedOffline);
+        let queue_qos0 = QueueLimits { queue_qos0_offline: true, ..LIMITS };
+        assert_eq!(mb.push(delivery(QoS::AtMostOnce, "a"), &queue_qos0, false), Enqueued::Queued);
+    }
+
+    #[test]
+    fn byte_limit_applies() {
+        let mut mb = Mailbox::default();
+        let limits = QueueLimits { max_messages: 100, max_bytes: 5, queue_qos0_offline: false };
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "abc"), &limits, true), Enqueued::Queued);
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "abc"), &limits, true), Enqueued::DroppedQueueFull);
+        assert_eq!(mb.bytes(), 4);
+    }
+}

@@ -1,0 +1,89 @@
+//! Keep-alive: a peer silent for one and a half times the keep-alive interval is gone [MQTT-3.1.2-22]
+//! (3.1.1: [MQTT-3.1.2-24]); a client that has sent nothing for the interval sends PINGREQ [MQTT-3.1.2-23].
+
+use std::time::{Duration, Instant};
+
+/// Keep-alive timing of one connection. A zero interval turns the mechanism off [MQTT-3.1.2-10].
+#[derive(Debug, Clone, Copy)]
+pub struct KeepAlive {
+    interval: Option<Duration>,
+    last_received: Instant,
+    last_sent: Instant,
+}
+
+impl KeepAlive {
+    pub fn new(seconds: u16, now: Instant) -> Self {
+        let interval = (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)));
+        KeepAlive { interval, last_received: now, last_sent: now }
+    }
+
+    /// The interval, if keep-alive is on.
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+
+    /// Any packet received resets the peer's silence.
+    pub fn received(&mut self, now: Instant) {
+        self.last_received = now;
+    }
+
+    /// Any packet sent resets our own silence.
+    pub fn sent(&mut self, now: Instant) {
+        self.last_sent = now;
+    }
+
+    /// When the peer counts as gone unless something arrives first: 1.5 x the interval after the last packet.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.interval.map(|i| self.last_received + i + i / 2)
+    }
+
+    /// Whether the peer has been silent too long.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.deadline().is_some_and(|d| now >= d)
+    }
+
+    /// When a client should send PINGREQ if it sends nothing else before.
+    pub fn next_ping(&self) -> Option<Instant> {
+        self.interval.map(|i| self.last_sent + i)
+    }
+
+    /// Whether a client should send PINGREQ now.
+    pub fn ping_due(&self, now: Instant) -> bool {
+        self.next_ping().is_some_and(|t| now >= t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silent_peer_expires_after_one_and_a_half_intervals_mqtt_3_1_2_22() {
+        let t0 = Instant::now();
+        let mut ka = KeepAlive::new(10, t0);
+        assert!(!ka.expired(t0 + Duration::from_millis(14_999)));
+        assert!(ka.expired(t0 + Duration::from_secs(15)));
+        ka.received(t0 + Duration::from_secs(10));
+        assert!(!ka.expired(t0 + Duration::from_secs(24)));
+        assert!(ka.expired(t0 + Duration::from_secs(25)));
+    }
+
+    #[test]
+    fn zero_keep_alive_never_expires_mqtt_3_1_2_10() {
+        let t0 = Instant::now();
+        let ka = KeepAlive::new(0, t0);
+        assert_eq!(ka.deadline(), None);
+        assert!(!ka.expired(t0 + Duration::from_secs(1_000_000)));
+        assert!(!ka.ping_due(t0 + Duration::from_secs(1_000_000)));
+    }
+
+    #[test]
+    fn ping_is_due_after_an_interval_without_sending() {
+        let t0 = Instant::now();
+        let mut ka = KeepAlive::new(5, t0);
+        assert!(!ka.ping_due(t0 + Duration::from_secs(4)));
+        ka.sent(t0 + Duration::from_secs(4));
+        assert!(!ka.ping_due(t0 + Duration::from_secs(8)));
+        assert!(ka.ping_due(t0 + Duration::from_secs(9)));
+    }
+}
