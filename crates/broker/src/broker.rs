@@ -130,8 +130,9 @@ impl BrokerShared {
         control: mpsc::Sender<Control>,
     ) -> Attachment {
         loop {
-            let (session, existed) =
-                self.sessions.get_or_insert_with(client_id, || Session::new(client_id.clone(), self.queue_limits()));
+            let (session, existed) = self
+                .sessions
+                .get_or_insert_with(client_id, || Session::new(client_id.clone(), self.queue_limits()));
             let previous = session.state.lock().attached.take();
             if let Some(previous) = previous {
                 let (ack_tx, ack_rx) = oneshot::channel();
@@ -165,7 +166,13 @@ impl BrokerShared {
 
     /// The connection `connection_id` stopped serving `session`. Parks its protocol state; ends the
     /// session if its expiry interval is 0, or starts the expiry timer.
-    pub fn detach(self: &Arc<Self>, session: &Arc<Session>, connection_id: u64, parked: ParkedState, expiry_interval: u32) {
+    pub fn detach(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        connection_id: u64,
+        parked: ParkedState,
+        expiry_interval: u32,
+    ) {
         let mut state = session.state.lock();
         let ours = state.attached.as_ref().is_some_and(|a| a.connection_id == connection_id);
         if ours {
@@ -257,9 +264,16 @@ impl BrokerShared {
         });
     }
 
-    fn publish_will(&self, session: &Session, will: LastWill, username: Option<&str>, authorizer: &dyn Authorizer) {
+    fn publish_will(
+        &self,
+        session: &Session,
+        will: LastWill,
+        username: Option<&str>,
+        authorizer: &dyn Authorizer,
+    ) {
         let client = ClientInfo { client_id: &session.client_id, username };
-        if crate::auth::is_reserved_for_publish(&will.topic) || !authorizer.can_publish(&client, &will.topic) {
+        if crate::auth::is_reserved_for_publish(&will.topic) || !authorizer.can_publish(&client, &will.topic)
+        {
             info!(client_id = %session.client_id, topic = %will.topic, "will not sent: not authorized");
             return;
         }
@@ -271,7 +285,8 @@ impl BrokerShared {
             properties: will.properties,
             ..tern_codec::Publish::default()
         };
-        let mut message = Message::from_publish(publish, will.topic, Some(session.client_id.clone()), Instant::now());
+        let mut message =
+            Message::from_publish(publish, will.topic, Some(session.client_id.clone()), Instant::now());
         message.properties.will_delay_interval = None;
         debug!(client_id = %session.client_id, topic = %message.topic, "sending will");
         self.publish(Arc::new(message));

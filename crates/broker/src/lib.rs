@@ -104,7 +104,12 @@ impl Broker {
         let local_addrs: Vec<SocketAddr> = bound.iter().filter_map(|b| b.local_addr).collect();
         let mut accept_tasks = JoinSet::new();
         for b in bound {
-            accept_tasks.spawn(listener::accept_loop(b, shared.clone(), global_limit.clone(), connections.clone()));
+            accept_tasks.spawn(listener::accept_loop(
+                b,
+                shared.clone(),
+                global_limit.clone(),
+                connections.clone(),
+            ));
         }
         Ok(RunningBroker { shared, local_addrs, accept_tasks, connections })
     }

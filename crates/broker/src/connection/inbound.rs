@@ -112,7 +112,10 @@ impl Connection {
             return Err(Exit::violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above the server's Maximum QoS"));
         }
         if publish.retain && !limits.retain_available {
-            return Err(Exit::violation(ReasonCode::RETAIN_NOT_SUPPORTED, "[MQTT-3.2.2-14] retain is not available"));
+            return Err(Exit::violation(
+                ReasonCode::RETAIN_NOT_SUPPORTED,
+                "[MQTT-3.2.2-14] retain is not available",
+            ));
         }
         let topic = self
             .aliases_in
@@ -150,7 +153,12 @@ impl Connection {
         let topic = self.mount(&topic);
         if reserved || !self.listener.authorizer.can_publish(&self.client_info(), &topic) {
             // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
-            self.ack_publish(qos, packet_id, ReasonCode::NOT_AUTHORIZED, "not authorized to publish to this topic");
+            self.ack_publish(
+                qos,
+                packet_id,
+                ReasonCode::NOT_AUTHORIZED,
+                "not authorized to publish to this topic",
+            );
             return Ok(());
         }
         publish.topic = topic.clone();
@@ -238,12 +246,17 @@ impl Connection {
             let filter = self.mount(&filter);
             let existed = self.broker.router.unsubscribe(&filter, &self.client_id);
             self.session.state.lock().subscriptions.remove(&filter);
-            reason_codes.push(if existed { ReasonCode::SUCCESS } else { ReasonCode::NO_SUBSCRIPTION_EXISTED });
+            reason_codes.push(if existed {
+                ReasonCode::SUCCESS
+            } else {
+                ReasonCode::NO_SUBSCRIPTION_EXISTED
+            });
         }
         if !self.version.is_v5() {
             reason_codes.clear();
         }
-        let ack = UnsubAck { packet_id: unsubscribe.packet_id, reason_codes, properties: Properties::default() };
+        let ack =
+            UnsubAck { packet_id: unsubscribe.packet_id, reason_codes, properties: Properties::default() };
         self.send_packet(&Packet::UnsubAck(ack));
     }
 
@@ -258,6 +271,8 @@ impl Connection {
             }
             self.session_expiry = if expiry == NEVER_EXPIRES { NEVER_EXPIRES } else { expiry };
         }
-        Err(Exit::Disconnect { send_will: disconnect.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE })
+        Err(Exit::Disconnect {
+            send_will: disconnect.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE,
+        })
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_codec::{encode, ByteString, Disconnect, LastWill, Limits, Packet, ProtocolVersion, ReasonCode};
-use tern_proto::{InboundAliases, Inbound, KeepAlive, Outbound, OutboundAliases};
+use tern_proto::{Inbound, InboundAliases, KeepAlive, Outbound, OutboundAliases};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
@@ -53,7 +53,9 @@ pub struct ConnectionContext {
 #[derive(Debug)]
 pub(crate) enum Exit {
     /// The client sent DISCONNECT; `send_will` for v5 reason 0x04.
-    Disconnect { send_will: bool },
+    Disconnect {
+        send_will: bool,
+    },
     /// The network connection closed or failed.
     Closed,
     /// The client broke the protocol: v5 DISCONNECT with this reason, then close.
@@ -131,10 +133,23 @@ where
     let peer = cx.peer;
     let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
 
-    let connect = match tokio::time::timeout(connect::CONNECT_TIMEOUT, connect::read_connect(&mut reader, &mut rbuf, max_packet)).await {
+    let connect = match tokio::time::timeout(
+        connect::CONNECT_TIMEOUT,
+        connect::read_connect(&mut reader, &mut rbuf, max_packet),
+    )
+    .await
+    {
         Ok(Ok(connect)) => connect,
         Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
-        Err(_) => return refuse(&broker, &mut writer, &peer_text, connect::Refusal::Close("no CONNECT in time".into())).await,
+        Err(_) => {
+            return refuse(
+                &broker,
+                &mut writer,
+                &peer_text,
+                connect::Refusal::Close("no CONNECT in time".into()),
+            )
+            .await
+        }
     };
     let accepted = match connect::accept(&broker, &cx, connect).await {
         Ok(accepted) => accepted,
@@ -144,7 +159,13 @@ where
     let connection_id = broker.next_connection_id();
     let (control_tx, mut control_rx) = mpsc::channel(4);
     let attachment = broker
-        .attach(&accepted.client_id, accepted.connect.clean_start, accepted.session_expiry, connection_id, control_tx)
+        .attach(
+            &accepted.client_id,
+            accepted.connect.clean_start,
+            accepted.session_expiry,
+            connection_id,
+            control_tx,
+        )
         .await;
     let connack = connect::connack(&broker, &accepted, attachment.session_present);
     let connect = accepted.connect;
@@ -162,7 +183,8 @@ where
     broker.stats.client_connected();
 
     let limits = &broker.config.limits;
-    let window = connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    let window =
+        connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
     let (outbound, inbound) = match attachment.parked {
         Some(mut parked) => {
             parked.outbound.set_window(window);
@@ -200,7 +222,12 @@ where
     drop(control_rx);
 }
 
-async fn refuse<W: AsyncWrite + Unpin>(broker: &BrokerShared, writer: &mut W, peer: &str, refusal: connect::Refusal) {
+async fn refuse<W: AsyncWrite + Unpin>(
+    broker: &BrokerShared,
+    writer: &mut W,
+    peer: &str,
+    refusal: connect::Refusal,
+) {
     Stats::add(&broker.stats.connections_refused, 1);
     match refusal {
         connect::Refusal::ConnAck(version, rc) => {
@@ -330,7 +357,9 @@ impl Connection {
             }
             Exit::Violation(rc, why) => info!("Client {} disconnected: {why} ({rc}).", self.client_id),
             Exit::KeepAliveTimeout => info!("Client {} has exceeded timeout, disconnecting.", self.client_id),
-            Exit::TakenOver(_) => info!("Client {} already connected, closing old connection.", self.client_id),
+            Exit::TakenOver(_) => {
+                info!("Client {} already connected, closing old connection.", self.client_id)
+            }
             other => {
                 if verbose {
                     info!("Client {} closed its connection ({other:?}).", self.client_id);
@@ -358,7 +387,13 @@ impl Connection {
         self.broker.detach(&self.session, self.id, parked, self.session_expiry);
         if let Some(will) = will {
             let authorizer = self.listener.authorizer.clone();
-            self.broker.handle_will(&self.session, will, self.username.clone(), self.session_expiry, authorizer);
+            self.broker.handle_will(
+                &self.session,
+                will,
+                self.username.clone(),
+                self.session_expiry,
+                authorizer,
+            );
         }
         if let Exit::TakenOver(ack) = exit {
             let _ = ack.send(());
@@ -368,7 +403,10 @@ impl Connection {
 }
 
 /// Writes some of `wbuf` (`Some(bytes written)`), or flushes the transport when `wbuf` is empty (`None`).
-async fn write_or_flush<W: AsyncWrite + Unpin>(writer: &mut W, wbuf: &mut BytesMut) -> std::io::Result<Option<usize>> {
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    wbuf: &mut BytesMut,
+) -> std::io::Result<Option<usize>> {
     if wbuf.is_empty() {
         writer.flush().await.map(|()| None)
     } else {

@@ -140,7 +140,9 @@ impl Connection {
         let mut packets = Vec::with_capacity(self.outbound.len());
         for entry in self.outbound.iter() {
             match (entry.state, &entry.message) {
-                (OutboundState::AwaitingPubComp, _) => packets.push(Packet::PubRel(Ack::new(entry.packet_id))),
+                (OutboundState::AwaitingPubComp, _) => {
+                    packets.push(Packet::PubRel(Ack::new(entry.packet_id)))
+                }
                 (_, Some(delivery)) => {
                     let mut publish = self.publish_for(delivery, now);
                     publish.dup = true;

@@ -75,7 +75,9 @@ impl ListenerContext {
         authorizer: Arc<dyn Authorizer>,
     ) -> Result<Self, ListenerError> {
         let tls = match &config.tls {
-            Some(t) => Some(tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source })?),
+            Some(t) => {
+                Some(tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source })?)
+            }
             None => None,
         };
         let identity_as_username = config.tls.as_ref().and_then(|t| {
@@ -140,7 +142,11 @@ pub async fn bind(
         let listener = UnixListener::bind(path)
             .map_err(|source| ListenerError::Bind { addr: path.display().to_string(), source })?;
         info!("Opening unix listen socket on {}.", path.display());
-        return Ok(vec![BoundListener { local_addr: None, socket: Socket::Unix(listener, path.clone()), context }]);
+        return Ok(vec![BoundListener {
+            local_addr: None,
+            socket: Socket::Unix(listener, path.clone()),
+            context,
+        }]);
     }
     let hosts: Vec<IpAddr> = match &config.bind_address {
         Some(host) => match host.parse::<IpAddr>() {
@@ -167,13 +173,23 @@ pub async fn bind(
         let addr = SocketAddr::new(ip, config.port);
         match bind_tcp(addr) {
             Ok(listener) => {
-                let local_addr =
-                    listener.local_addr().map_err(|source| ListenerError::Bind { addr: addr.to_string(), source })?;
-                info!("Opening ipv{} listen socket on {local_addr}.", if local_addr.is_ipv4() { 4 } else { 6 });
-                bound.push(BoundListener { local_addr: Some(local_addr), socket: Socket::Tcp(listener), context: context.clone() });
+                let local_addr = listener
+                    .local_addr()
+                    .map_err(|source| ListenerError::Bind { addr: addr.to_string(), source })?;
+                info!(
+                    "Opening ipv{} listen socket on {local_addr}.",
+                    if local_addr.is_ipv4() { 4 } else { 6 }
+                );
+                bound.push(BoundListener {
+                    local_addr: Some(local_addr),
+                    socket: Socket::Tcp(listener),
+                    context: context.clone(),
+                });
             }
             // An unavailable address family (no IPv6 here) is not fatal when another address is bound.
-            Err(e) if !required || (ip.is_ipv6() && !bound.is_empty()) => warn!("not listening on {addr}: {e}"),
+            Err(e) if !required || (ip.is_ipv6() && !bound.is_empty()) => {
+                warn!("not listening on {addr}: {e}")
+            }
             Err(source) => return Err(ListenerError::Bind { addr: addr.to_string(), source }),
         }
     }
@@ -223,7 +239,11 @@ pub async fn accept_loop(
             }
         };
         if broker.config.log.verbose {
-            info!("New connection from {} on port {}.", peer.map_or_else(|| "unix socket".to_owned(), |p| p.ip().to_string()), context.port);
+            info!(
+                "New connection from {} on port {}.",
+                peer.map_or_else(|| "unix socket".to_owned(), |p| p.ip().to_string()),
+                context.port
+            );
         }
         let broker = broker.clone();
         let context = context.clone();
@@ -273,7 +293,12 @@ fn acquire(limit: &Option<Arc<Semaphore>>) -> Result<Option<tokio::sync::OwnedSe
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the TLS and WebSocket handshakes the listener asks for, then serves MQTT.
-async fn serve_transport(stream: BoxedStream, peer: Option<SocketAddr>, broker: Arc<BrokerShared>, listener: Arc<ListenerContext>) {
+async fn serve_transport(
+    stream: BoxedStream,
+    peer: Option<SocketAddr>,
+    broker: Arc<BrokerShared>,
+    listener: Arc<ListenerContext>,
+) {
     let mut cx = ConnectionContext { peer, certificate_username: None, listener: listener.clone() };
     let stream: BoxedStream = match &listener.tls {
         Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -283,7 +308,10 @@ async fn serve_transport(stream: BoxedStream, peer: Option<SocketAddr>, broker: 
                     match cert.and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject)) {
                         Some(name) => cx.certificate_username = Some(name),
                         None => {
-                            info!("Client from {} refused: no usable identity in its certificate.", peer_text(peer));
+                            info!(
+                                "Client from {} refused: no usable identity in its certificate.",
+                                peer_text(peer)
+                            );
                             return;
                         }
                     }
@@ -300,10 +328,12 @@ async fn serve_transport(stream: BoxedStream, peer: Option<SocketAddr>, broker: 
     };
     match listener.protocol {
         Protocol::Mqtt => connection::serve(stream, cx, broker).await,
-        Protocol::Websockets => match tokio::time::timeout(HANDSHAKE_TIMEOUT, websocket::accept(stream)).await {
-            Ok(Ok(ws)) => connection::serve(ws, cx, broker).await,
-            Ok(Err(e)) => debug!("WebSocket handshake with {} failed: {e}", peer_text(peer)),
-            Err(_) => {}
-        },
+        Protocol::Websockets => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, websocket::accept(stream)).await {
+                Ok(Ok(ws)) => connection::serve(ws, cx, broker).await,
+                Ok(Err(e)) => debug!("WebSocket handshake with {} failed: {e}", peer_text(peer)),
+                Err(_) => {}
+            }
+        }
     }
 }

@@ -336,6 +336,20 @@ impl<K: Eq + Hash + Clone, V> SubscriptionIndex<K, V> {
         node.slot(slot).as_ref()?.subscribers.get(key)
     }
 
+    /// `key`'s subscription to `filter`, to change in place (no trie nodes are removed and rebuilt, as a
+    /// remove and insert would).
+    pub fn get_mut(&mut self, filter: &str, key: &K) -> Option<&mut V> {
+        if !has_wildcard(filter) {
+            return self.exact.get_mut(filter)?.get_mut(key);
+        }
+        let (steps, slot) = path(filter);
+        let mut node = &mut self.root;
+        for step in steps {
+            node = node.child_mut(step)?;
+        }
+        node.slot_mut(slot).as_mut()?.subscribers.get_mut(key)
+    }
+
     /// Calls `f(filter, key, value)` for every subscription whose filter matches the topic name `topic`,
     /// applying the `$` rule [MQTT-4.7.2-1] (a filter starting with `+` or `#` never matches a `$` topic).
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&str, &K, &V)) {

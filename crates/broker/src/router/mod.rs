@@ -6,11 +6,10 @@
 
 mod children;
 mod compact_str;
+mod fanout;
 mod index;
 mod subscribers;
 
 pub(crate) use children::{split_level, Children};
-pub use index::SubscriptionIndex;
-mod fanout;
-
 pub use fanout::{RouteOutcome, Router, SharedGroup, Subscriber};
+pub use index::SubscriptionIndex;
