@@ -6,6 +6,7 @@
 //! expected use a generous timeout ([`TIMEOUT`]); checks that nothing happens use short ones, chosen by the
 //! test.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub struct RawClient {
     rbuf: BytesMut,
     version: ProtocolVersion,
     next_id: u16,
+    /// Packets received while waiting for another one (a PUBREL), returned first by [`RawClient::recv`].
+    pending: VecDeque<Packet>,
 }
 
 impl RawClient {
@@ -52,7 +55,7 @@ impl RawClient {
     pub async fn tcp(addr: SocketAddr, version: ProtocolVersion) -> RawClient {
         let stream = TcpStream::connect(addr).await.expect("TCP connect to the broker");
         stream.set_nodelay(true).expect("TCP_NODELAY");
-        RawClient { stream, rbuf: BytesMut::new(), version, next_id: 0 }
+        RawClient { stream, rbuf: BytesMut::new(), version, next_id: 0, pending: VecDeque::new() }
     }
 
     /// Opens a TCP connection with a small receive buffer, so that a client that stops reading makes the
@@ -61,7 +64,7 @@ impl RawClient {
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_recv_buffer_size(recv_buffer).expect("SO_RCVBUF");
         let stream = socket.connect(addr).await.expect("TCP connect to the broker");
-        RawClient { stream, rbuf: BytesMut::new(), version, next_id: 0 }
+        RawClient { stream, rbuf: BytesMut::new(), version, next_id: 0, pending: VecDeque::new() }
     }
 
     /// Sends `connect` and returns the client with the broker's CONNACK, whatever its code.
@@ -113,6 +116,9 @@ impl RawClient {
 
     /// The next thing the broker does within `timeout`.
     pub async fn recv(&mut self, timeout: Duration) -> Event {
+        if let Some(packet) = self.pending.pop_front() {
+            return Event::Packet(packet);
+        }
         let limits = Limits::new(self.version);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -320,8 +326,16 @@ impl RawClient {
             QoS::AtLeastOnce => self.send(Packet::PubAck(Ack::new(id))).await,
             QoS::ExactlyOnce => {
                 self.send(Packet::PubRec(Ack::new(id))).await;
-                let rel = self.expect_pubrel().await;
-                assert_eq!(rel.packet_id, id, "PUBREL packet id");
+                // Other deliveries may come before the PUBREL: keep them for later, in order.
+                let mut other = VecDeque::new();
+                loop {
+                    match self.next_packet().await {
+                        Packet::PubRel(rel) if rel.packet_id == id => break,
+                        packet => other.push_back(packet),
+                    }
+                }
+                other.append(&mut self.pending);
+                self.pending = other;
                 self.send(Packet::PubComp(Ack::new(id))).await;
             }
         }
