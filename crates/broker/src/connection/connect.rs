@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rand::Rng;
 use tern_codec::{
-    decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, Properties, ProtocolVersion,
-    ReasonCode,
+    decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, PacketType, Properties,
+    ProtocolVersion, ReasonCode,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -36,6 +36,14 @@ pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
 ) -> Result<Connect, Refusal> {
     let limits = Limits { version: ProtocolVersion::V5, max_packet_size };
     loop {
+        // The first byte says whether this is CONNECT: refuse anything else (an HTTP request, a stray
+        // PUBLISH) at once instead of buffering a frame it announces and waiting for the CONNECT timeout.
+        if let Some(&first) = rbuf.first() {
+            if first >> 4 != PacketType::Connect as u8 {
+                let why = format!("[MQTT-3.1.0-1] first packet type is {}, not CONNECT", first >> 4);
+                return Err(Refusal::Close(why));
+            }
+        }
         match decode(rbuf, &limits) {
             Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
             Ok(Some(other)) => {
