@@ -1,7 +1,9 @@
 //! CONNECT and CONNACK over real sockets: protocol name and level, client identifier rules, credentials,
 //! a second CONNECT, the session present flag and client takeover (MQTT 3.1.1 and 5.0 section 3.1, 3.2).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tern_broker::auth::{AuthDecision, Authenticator, ConnectInfo};
@@ -223,15 +225,18 @@ async fn zero_length_client_id_is_refused_when_not_allowed() {
 
 // --- credentials -------------------------------------------------------------------------------------------
 
+/// Client id, user name and password as the authenticator saw them.
+type Presented = (String, Option<String>, Option<Vec<u8>>);
+
 #[derive(Debug, Default)]
 struct RecordingAuthenticator {
-    seen: Mutex<Vec<(String, Option<String>, Option<Vec<u8>>)>>,
+    seen: Mutex<Vec<Presented>>,
 }
 
 impl Authenticator for RecordingAuthenticator {
     fn authenticate(&self, info: &ConnectInfo<'_>) -> AuthDecision {
         let username = info.username.map(str::to_owned);
-        self.seen.lock().unwrap().push((
+        self.seen.lock().push((
             info.client_id.to_owned(),
             username.clone(),
             info.password.map(<[u8]>::to_vec),
@@ -276,7 +281,7 @@ async fn credentials_are_passed_to_the_authenticator_and_its_refusal_is_answered
         assert_eq!(ack.reason_code, ReasonCode::NOT_AUTHORIZED, "{version:?}");
         client.expect_closed(TIMEOUT).await;
     }
-    let seen = auth.seen.lock().unwrap().clone();
+    let seen = auth.seen.lock().clone();
     assert!(seen.contains(&("good".into(), Some("alice".into()), Some(b"secret".to_vec()))));
     assert!(seen.contains(&("wrong".into(), Some("alice".into()), Some(b"guess".to_vec()))));
     assert!(seen.contains(&("anon".into(), None, None)));
