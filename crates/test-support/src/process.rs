@@ -109,17 +109,30 @@ impl ChildGuard {
         let _ = self.child.wait();
     }
 
-    /// Sends SIGTERM and waits up to `timeout` for the process to exit.
-    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    /// Sends a signal by name (`TERM`, `INT`, `KILL`) without waiting.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{name} {}", self.child.id());
+    }
+
+    /// Waits up to `timeout` for the process to exit (blocking).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
+        loop {
             if let Some(status) = self.exited() {
                 return Some(status);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.signal("TERM");
+        self.wait_exit(timeout)
     }
 }
 
