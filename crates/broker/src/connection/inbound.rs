@@ -100,7 +100,14 @@ impl Connection {
                 self.send_packet(&Packet::PubAck(ack));
                 self.inbound.puback_sent();
             }
-            QoS::ExactlyOnce => self.send_packet(&Packet::PubRec(ack)),
+            QoS::ExactlyOnce => {
+                if ack.reason_code.is_error() {
+                    // A PUBREC of 0x80 or more ends the exchange [MQTT-4.3.3]: no PUBREL will come, so the
+                    // identifier is free (and no longer counts against the Receive Maximum) at once.
+                    self.inbound.on_pubrel(packet_id);
+                }
+                self.send_packet(&Packet::PubRec(ack));
+            }
         }
     }
 
