@@ -161,7 +161,8 @@ impl Connection {
         publish.topic = topic.clone();
         let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
         let outcome = self.broker.publish(Arc::new(message));
-        let reason = if outcome.delivered == 0 && self.version.is_v5() {
+        // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
+        let reason = if outcome.delivered == 0 && outcome.dropped == 0 && self.version.is_v5() {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
             ReasonCode::SUCCESS
