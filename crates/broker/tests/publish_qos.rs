@@ -392,3 +392,43 @@ async fn v31_clients_publish_and_receive_at_every_qos() {
         }
     }
 }
+
+/// 5.0 (3.4.2.1, 3.5.2.1) 0x10 No matching subscribers only when there are none: a message that matched a
+/// subscription (here of an offline session that does not queue it) is acknowledged with 0x00 Success.
+#[tokio::test]
+async fn v5_ack_is_success_when_a_subscription_matched_even_if_nothing_was_queued() {
+    let broker = TestBroker::start_default().await;
+    let mut connect = tern_test_support::raw::connect_packet(V311, "offline-qos0");
+    connect.clean_start = false;
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    sub.subscribe("matched/t", QoS::AtMostOnce).await;
+    sub.disconnect().await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V5, "p-matched").await;
+    let ack = publisher.publish_at("matched/t", "x", QoS::AtLeastOnce).await.expect("PUBACK");
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+}
+
+/// [MQTT-4.3.3] (5.0) A QoS 2 PUBLISH refused with a PUBREC reason of 0x80 or more ends its exchange: the
+/// packet identifier is free at once, so the next PUBLISH with it is a new message, and refused messages do
+/// not use up the Receive Maximum.
+#[tokio::test]
+async fn v5_refused_qos2_publish_frees_its_packet_identifier() {
+    let mut config = Config::default();
+    config.limits.message_size_limit = 10;
+    config.limits.max_inflight_messages = 2;
+    let broker = TestBroker::start(config).await;
+    let mut sub = RawClient::connect_ok(broker.addr(), V311, "s-refused2").await;
+    sub.subscribe("refused2/t", QoS::AtMostOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V5, "p-refused2").await;
+    for _ in 0..3 {
+        let mut too_big = publish_packet("refused2/t", "more than ten bytes", QoS::ExactlyOnce);
+        too_big.packet_id = Some(pid(5));
+        publisher.send(Packet::Publish(too_big)).await;
+        let rec = publisher.expect_pubrec().await;
+        assert_eq!((rec.packet_id, rec.reason_code), (pid(5), ReasonCode::QUOTA_EXCEEDED));
+    }
+    let mut fits = publish_packet("refused2/t", "small", QoS::ExactlyOnce);
+    fits.packet_id = Some(pid(5));
+    publisher.publish(fits).await;
+    assert_eq!(sub.expect_publish().await.payload, "small");
+}
