@@ -93,6 +93,21 @@ pub(crate) async fn accept(
         return Err(refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
     }
 
+    if let Some(will) = &connect.will {
+        // [MQTT-3.2.2-12], [MQTT-3.2.2-13] A will the server could not publish as asked is refused now, not
+        // dropped later. A 3.x client cannot be told why: it is closed without CONNACK, as Mosquitto does.
+        let unsupported = if will.qos.as_u8() > limits.max_qos {
+            Some(ReasonCode::QOS_NOT_SUPPORTED)
+        } else if will.retain && !limits.retain_available {
+            Some(ReasonCode::RETAIN_NOT_SUPPORTED)
+        } else {
+            None
+        };
+        if let Some(rc) = unsupported {
+            return Err(if v.is_v5() { refuse(rc) } else { Refusal::Close(format!("will refused: {rc}")) });
+        }
+    }
+
     let mut assigned_client_id = false;
     let mut client_id = connect.client_id.clone();
     if client_id.is_empty() {
