@@ -457,3 +457,53 @@ async fn takeover_with_clean_start_discards_the_old_session() {
         publisher.disconnect().await;
     }
 }
+
+/// [MQTT-3.2.2-12] (5.0) A will with a QoS above the server's Maximum QoS is refused at CONNECT with 0x9B
+/// QoS not supported; a 3.1.1 client, which cannot be told why, is closed without CONNACK (as Mosquitto).
+#[tokio::test]
+async fn will_qos_above_maximum_qos_is_refused_at_connect_mqtt_3_2_2_12() {
+    let mut config = Config::default();
+    config.limits.max_qos = 1;
+    let broker = TestBroker::start(config).await;
+    for version in [V311, V5] {
+        let mut connect = with_will(connect_packet(version, "will-qos2"), "w/t", "x");
+        if let Some(will) = connect.will.as_mut() {
+            will.qos = QoS::ExactlyOnce;
+        }
+        let mut client = RawClient::tcp(broker.addr(), version).await;
+        client.send(Packet::Connect(Box::new(connect.clone()))).await;
+        if version.is_v5() {
+            assert_eq!(client.expect_connack().await.reason_code, ReasonCode::QOS_NOT_SUPPORTED);
+        }
+        client.expect_closed(TIMEOUT).await;
+        if let Some(will) = connect.will.as_mut() {
+            will.qos = QoS::AtLeastOnce;
+        }
+        RawClient::connect_accepted(broker.addr(), connect).await;
+    }
+}
+
+/// [MQTT-3.2.2-13] (5.0) A will with Will Retain 1 on a server without retained messages is refused at
+/// CONNECT with 0x9A Retain not supported; a 3.1.1 client is closed without CONNACK (as Mosquitto).
+#[tokio::test]
+async fn retained_will_is_refused_when_retain_is_unavailable_mqtt_3_2_2_13() {
+    let mut config = Config::default();
+    config.limits.retain_available = false;
+    let broker = TestBroker::start(config).await;
+    for version in [V311, V5] {
+        let mut connect = with_will(connect_packet(version, "will-retain"), "w/t", "x");
+        if let Some(will) = connect.will.as_mut() {
+            will.retain = true;
+        }
+        let mut client = RawClient::tcp(broker.addr(), version).await;
+        client.send(Packet::Connect(Box::new(connect.clone()))).await;
+        if version.is_v5() {
+            assert_eq!(client.expect_connack().await.reason_code, ReasonCode::RETAIN_NOT_SUPPORTED);
+        }
+        client.expect_closed(TIMEOUT).await;
+        if let Some(will) = connect.will.as_mut() {
+            will.retain = false;
+        }
+        RawClient::connect_accepted(broker.addr(), connect).await;
+    }
+}
