@@ -97,7 +97,7 @@ async fn message_expiry_counts_down_and_expired_messages_are_not_delivered_mqtt_
     sub.expect_nothing(QUIET).await;
 }
 
-/// [MQTT-3.3.2-12] (Topic Alias) A client may set a topic alias with a topic and then send an empty topic
+/// (5.0 3.3.2.3.4 Topic Alias) A client may set a topic alias with a topic and then send an empty topic
 /// with the alias: the broker routes both to the full topic.
 #[tokio::test]
 async fn client_topic_alias_is_resolved() {
@@ -119,7 +119,7 @@ async fn client_topic_alias_is_resolved() {
     }
 }
 
-/// [MQTT-3.8.2-1..] (Subscription Identifier) A message is delivered with the identifier of the subscription
+/// [MQTT-3.3.4-3] (5.0 Subscription Identifier) A message is delivered with the identifier of the subscription
 /// that matched it; the identifier of the publisher's own PUBLISH is never forwarded.
 #[tokio::test]
 async fn subscription_identifier_is_returned_with_matching_messages() {
@@ -176,5 +176,38 @@ async fn receive_maximum_zero_in_connect_is_refused() {
             client.expect_closed(tern_test_support::TIMEOUT).await;
         }
         other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// [MQTT-3.1.2-26] (5.0) The broker may use topic aliases towards a client up to the client's Topic Alias
+/// Maximum: the first message on a topic sets the alias, later ones may send only the alias.
+/// Resolving them as a client must gives back every topic.
+#[tokio::test]
+async fn broker_topic_aliases_stay_within_the_client_maximum_and_resolve() {
+    let broker = TestBroker::start_default().await;
+    let mut connect = connect_packet(V5, "alias-receiver");
+    connect.properties.topic_alias_maximum = Some(2);
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    sub.subscribe("ta/#", QoS::AtMostOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "alias-sender").await;
+    let topics = ["ta/a", "ta/b", "ta/a", "ta/c", "ta/a", "ta/b", "ta/c", "ta/c"];
+    for topic in topics {
+        publisher.publish_qos0(topic, topic).await;
+    }
+    let mut aliases: std::collections::HashMap<u16, String> = Default::default();
+    for topic in topics {
+        let got = sub.expect_publish().await;
+        let resolved = match got.properties.topic_alias {
+            Some(alias) => {
+                assert!((1..=2).contains(&alias), "alias {alias} above the maximum of 2");
+                if !got.topic.is_empty() {
+                    aliases.insert(alias, got.topic.to_string());
+                }
+                aliases.get(&alias).cloned().expect("alias set before use")
+            }
+            None => got.topic.to_string(),
+        };
+        assert_eq!(resolved, topic);
+        assert_eq!(got.payload, topic);
     }
 }

@@ -311,3 +311,53 @@ async fn persistent_client_expiration_ends_offline_v3_sessions() {
     let (_client, present) = resume(&broker, persistent(V311, "v3-expire", 0)).await;
     assert!(!present);
 }
+
+/// [MQTT-3.1.4-3], [MQTT-4.4.0-1] A connection taking over a persistent session that had messages in
+/// flight gets them again, DUP 1 with their packet identifiers, before the rest of the queue.
+#[tokio::test]
+async fn takeover_redelivers_what_the_old_connection_left_unacknowledged() {
+    let broker = TestBroker::start_default().await;
+    for version in [V311, V5] {
+        let id = format!("takeover-inflight{}", version.level());
+        let (mut old, _) = resume(&broker, persistent(version, &id, 300)).await;
+        old.subscribe("tif/t", QoS::AtLeastOnce).await;
+        let mut p = publisher(&broker).await;
+        p.publish_at("tif/t", "in flight", QoS::AtLeastOnce).await;
+        let first = old.expect_publish().await;
+        let (mut new, present) = resume(&broker, persistent(version, &id, 300)).await;
+        assert!(present);
+        old.expect_disconnect(ReasonCode::SESSION_TAKEN_OVER).await;
+        let again = new.expect_publish().await;
+        assert!(again.dup, "{version:?}");
+        assert_eq!((again.packet_id, again.payload.clone()), (first.packet_id, first.payload.clone()));
+        new.ack(&again).await;
+        p.publish_at("tif/t", "next", QoS::AtLeastOnce).await;
+        assert_eq!(new.receive_and_ack().await.payload, "next");
+        new.disconnect().await;
+        p.disconnect().await;
+    }
+}
+
+/// [MQTT-3.1.2-4] (5.0), [MQTT-3.1.2-6] (3.1.1) Reconnecting with clean start 1 discards the stored
+/// session with its queued messages and subscriptions.
+#[tokio::test]
+async fn clean_start_discards_the_offline_queue_mqtt_3_1_2_4() {
+    let broker = TestBroker::start_default().await;
+    for version in [V311, V5] {
+        let id = format!("discard-queue{}", version.level());
+        let (mut sub, _) = resume(&broker, persistent(version, &id, 300)).await;
+        sub.subscribe("dq/t", QoS::AtLeastOnce).await;
+        sub.disconnect().await;
+        let mut p = publisher(&broker).await;
+        p.publish_at("dq/t", "queued", QoS::AtLeastOnce).await;
+        let mut clean = persistent(version, &id, 300);
+        clean.clean_start = true;
+        let (mut sub, present) = resume(&broker, clean).await;
+        assert!(!present);
+        sub.expect_nothing(QUIET).await;
+        p.publish_at("dq/t", "after", QoS::AtLeastOnce).await;
+        sub.expect_nothing(QUIET).await;
+        sub.disconnect().await;
+        p.disconnect().await;
+    }
+}

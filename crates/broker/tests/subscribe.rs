@@ -322,3 +322,22 @@ async fn subscribe_without_filters_closes_the_connection_mqtt_3_8_3_3() {
     // The broker carries on.
     RawClient::connect_ok(broker.addr(), V311, "after").await.ping().await;
 }
+
+/// [MQTT-3.10.4-3] After UNSUBSCRIBE the broker completes the delivery of QoS 1 and QoS 2 messages it had
+/// started: acknowledgements of messages in flight are still accepted and the exchange finishes.
+#[tokio::test]
+async fn unsubscribe_completes_messages_in_flight_mqtt_3_10_4_3() {
+    let broker = TestBroker::start_default().await;
+    let mut sub = RawClient::connect_ok(broker.addr(), V5, "inflight-unsub").await;
+    sub.subscribe("iu/t", QoS::ExactlyOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "inflight-unsub-pub").await;
+    publisher.publish_at("iu/t", "one", QoS::AtLeastOnce).await;
+    publisher.publish_at("iu/t", "two", QoS::ExactlyOnce).await;
+    let one = sub.expect_publish().await;
+    let two = sub.expect_publish().await;
+    sub.unsubscribe(&["iu/t"]).await;
+    sub.ack(&one).await;
+    sub.ack(&two).await; // PUBREC, the broker's PUBREL, PUBCOMP
+    publisher.publish_at("iu/t", "three", QoS::AtLeastOnce).await;
+    sub.expect_nothing(QUIET).await;
+}

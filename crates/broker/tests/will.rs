@@ -212,3 +212,19 @@ async fn clean_shutdown_does_not_publish_wills() {
         "the retained will was published"
     );
 }
+
+/// [MQTT-3.1.3-9] (5.0) The will is published when the Will Delay Interval passes or the session ends,
+/// whichever comes first: a session expiring before the delay sends it at its end.
+#[tokio::test]
+async fn v5_will_is_published_when_the_session_ends_before_the_delay() {
+    let broker = TestBroker::start_default().await;
+    let mut w = watcher(&broker, "ends/#", QoS::AtMostOnce).await;
+    let mut lw = will("ends/w", "session over", QoS::AtMostOnce, false);
+    lw.properties.will_delay_interval = Some(3600);
+    let mut connect = connect_with_will(V5, "ends", lw);
+    connect.properties.session_expiry_interval = Some(1);
+    let (client, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    client.drop_connection();
+    w.expect_nothing(Duration::from_millis(600)).await;
+    assert_eq!(w.expect_publish().await.payload, "session over");
+}
