@@ -236,7 +236,7 @@ impl Reporter {
 
     /// The latency histogram of the whole run, with anything still in the shards.
     pub fn finish(mut self, metrics: &Metrics) -> Histogram<u64> {
-        let _ = self.total.add(&metrics.take_interval());
+        let _ = self.total.add(metrics.take_interval());
         self.total
     }
 }

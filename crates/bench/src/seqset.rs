@@ -14,7 +14,7 @@ impl SeqSet {
     pub fn range(n: u64) -> SeqSet {
         let full = usize::try_from(n / 64).unwrap_or(usize::MAX);
         let mut words = vec![u64::MAX; full];
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             words.push((1u64 << (n % 64)) - 1);
         }
         SeqSet { words, distinct: n, duplicates: 0 }

@@ -1,6 +1,6 @@
 //! Brokers for the end-to-end tests: Tern in-process, and a real Mosquitto on a free loopback port.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -32,9 +32,14 @@ pub async fn run(args: &str, port: u16) -> Summary {
 
 /// Tern on 127.0.0.1, an ephemeral port, anonymous clients allowed.
 pub async fn tern() -> (RunningBroker, u16) {
-    let mut config = Config::default();
-    config.listeners =
-        vec![ListenerConfig { port: 0, bind_address: Some("127.0.0.1".into()), ..ListenerConfig::default() }];
+    let mut config = Config {
+        listeners: vec![ListenerConfig {
+            port: 0,
+            bind_address: Some("127.0.0.1".into()),
+            ..ListenerConfig::default()
+        }],
+        ..Config::default()
+    };
     config.security.allow_anonymous = Some(true);
     config.log.connection_messages = false;
     let broker = Broker::new(config).start().await.unwrap();
