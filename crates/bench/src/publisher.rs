@@ -186,7 +186,7 @@ impl<'a> State<'a> {
     fn next_due(&self, conn: &Conn, start: Instant, now: Instant) -> Instant {
         let blocked = conn_blocked(self.outstanding, self.window, self.load.qos)
             || conn.wbuf.len() >= WRITE_HIGH_WATER
-            || self.next_seq - self.lowest_open >= ID_SPACE - 1;
+            || !self.ids_free();
         if blocked || self.load.rate <= 0.0 {
             // At full speed the buffer was just filled: a write or an acknowledgement wakes us.
             return now + Duration::from_secs(3600);
@@ -207,7 +207,7 @@ impl<'a> State<'a> {
         while self.next_seq < limit
             && conn.wbuf.len() < WRITE_HIGH_WATER
             && !conn_blocked(self.outstanding, self.window, self.load.qos)
-            && self.next_seq - self.lowest_open < ID_SPACE - 1
+            && self.ids_free()
         {
             let seq = self.next_seq;
             let topics = &self.spec.topics;
@@ -224,6 +224,12 @@ impl<'a> State<'a> {
         }
         self.result.sent = self.next_seq;
         Ok(n)
+    }
+
+    /// Whether the next sequence number's packet identifier is free: QoS 0 uses none; otherwise fewer than
+    /// 65535 sequence numbers may be open at once, even if acknowledgements come out of order.
+    fn ids_free(&self) -> bool {
+        self.load.qos == QoS::AtMostOnce || self.next_seq - self.lowest_open < ID_SPACE - 1
     }
 
     /// The sequence number an acknowledgement's identifier stands for, if it is outstanding.

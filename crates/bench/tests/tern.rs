@@ -122,3 +122,14 @@ async fn a_remote_target_needs_allow_remote() {
     let err = support::scenario("pairs -c 1 -h 192.0.2.1", 1883).execute().await.unwrap_err();
     assert!(format!("{err:#}").contains("--allow-remote"), "{err:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos0_publisher_is_not_limited_by_packet_identifiers() {
+    let (broker, port) = tern().await;
+    // More messages than there are packet identifiers: QoS 0 uses none, so nothing holds the publisher.
+    let s = run("pairs -c 1 -q 0 -n 70000 -d 30s", port).await;
+    let m = s.messages.unwrap();
+    assert_eq!((m.published, m.accepted), (70_000, 70_000), "{s}");
+    assert_eq!((m.duplicated, m.unexpected, m.malformed), (0, 0, 0), "{s}");
+    broker.shutdown().await;
+}

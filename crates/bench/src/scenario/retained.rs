@@ -78,9 +78,10 @@ pub async fn run(args: &RetainedArgs, run: &str) -> anyhow::Result<Summary> {
     sub.flush().await?;
     let mut result = SubscriberResult::default();
     let limit = common.duration + common.drain_timeout;
+    let owed = stored.accepted.len();
     let outcome = tokio::time::timeout(
         limit,
-        subscriber::receive_count(&mut sub, common.payload_size(), n, &mut result),
+        subscriber::receive_count(&mut sub, common.payload_size(), owed, &mut result),
     )
     .await;
     let subscribe_s = subscribed_at.elapsed().as_secs_f64();
@@ -89,7 +90,7 @@ pub async fn run(args: &RetainedArgs, run: &str) -> anyhow::Result<Summary> {
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => metrics.error(format!("subscriber: {e}")),
-        Err(_) => metrics.error(format!("{} of {n} retained messages after {limit:?}", result.received)),
+        Err(_) => metrics.error(format!("{} of {owed} retained messages after {limit:?}", result.received)),
     }
     sub.close().await;
 
@@ -99,7 +100,7 @@ pub async fn run(args: &RetainedArgs, run: &str) -> anyhow::Result<Summary> {
     publisher_conn.close().await;
 
     let seen = result.seen.first().cloned().unwrap_or_default();
-    let expected = SeqSet::range(n);
+    let expected = &stored.accepted;
     Ok(Summary {
         scenario: "retained".to_owned(),
         broker: target.addr.to_string(),
@@ -115,7 +116,7 @@ pub async fn run(args: &RetainedArgs, run: &str) -> anyhow::Result<Summary> {
         retained: Some(RetainedStats {
             stored: stored.accepted.len(),
             received: result.received,
-            missing: seen.missing_from(&expected),
+            missing: seen.missing_from(expected),
             duplicated: seen.duplicates() + result.seen.iter().skip(1).map(SeqSet::len).sum::<u64>(),
             without_retain_flag: result.received.saturating_sub(result.retained),
             store_s,
