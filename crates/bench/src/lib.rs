@@ -73,3 +73,62 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser, Subcommand};
+
+    use super::*;
+
+    /// `tern bench` as the `tern` binary wires it: a subcommand holding [`BenchArgs`].
+    #[derive(Debug, Parser)]
+    struct Tern {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Command {
+        Bench(BenchArgs),
+    }
+
+    #[test]
+    fn wired_as_a_subcommand_the_options_are_consistent() {
+        Tern::command().debug_assert();
+    }
+
+    #[test]
+    fn mosquitto_style_short_options_parse() {
+        let Command::Bench(args) = Tern::parse_from([
+            "tern",
+            "bench",
+            "pairs",
+            "-c",
+            "7",
+            "-h",
+            "127.0.0.2",
+            "-p",
+            "1884",
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+        ])
+        .command;
+        let Scenario::Pairs(pairs) = &args.scenario else { panic!("pairs expected") };
+        assert_eq!(pairs.pairs, 7);
+        let common = args.scenario.common();
+        assert_eq!((common.host.as_str(), common.port), ("127.0.0.2", 1884));
+        assert_eq!(
+            (common.qos, common.version),
+            (tern_codec::QoS::AtLeastOnce, tern_codec::ProtocolVersion::V5)
+        );
+        assert_eq!(args.scenario.connections(), 14);
+    }
+
+    #[test]
+    fn payload_smaller_than_the_header_is_refused() {
+        assert!(Tern::try_parse_from(["tern", "bench", "pairs", "-s", "19"]).is_err());
+        assert!(Tern::try_parse_from(["tern", "bench", "pairs", "-s", "20"]).is_ok());
+    }
+}
