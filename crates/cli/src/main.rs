@@ -74,7 +74,7 @@ enum Command {
         args: Vec<String>,
     },
     /// Load-test any MQTT broker (pairs, fanout, fanin, conn, subs, retained)
-    Bench(tern_bench::BenchArgs),
+    Bench(Box<tern_bench::BenchArgs>),
 }
 
 /// Runs a command's async part on a single-threaded runtime; returns its exit status.
@@ -91,7 +91,7 @@ pub(crate) fn runtime(fut: impl std::future::Future<Output = i32>) -> i32 {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Bench(args) => match tern_bench::run(args) {
+        Command::Bench(args) => match tern_bench::run(*args) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("Error: {}", error_chain(&e));
