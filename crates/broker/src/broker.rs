@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::auth::{AllowAll, AllowAnonymous, Authenticator, Authorizer, ClientInfo};
+use crate::auth::{Authorizer, ClientInfo};
 use crate::config::Config;
 use crate::message::Message;
 use crate::retained::RetainedIndex;
@@ -41,8 +41,6 @@ pub struct BrokerShared {
     pub router: Router,
     pub retained: RwLock<RetainedIndex<Arc<Message>>>,
     pub sessions: SessionRegistry,
-    pub authenticator: Arc<dyn Authenticator>,
-    pub authorizer: Arc<dyn Authorizer>,
     pub stats: Stats,
     pub shutdown: CancellationToken,
     next_connection_id: AtomicU64,
@@ -59,14 +57,11 @@ pub struct Attachment {
 
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
-        let allow_anonymous = config.security.allow_anonymous.unwrap_or(config.listeners.is_empty());
         BrokerShared {
             config,
             router: Router::default(),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
-            authenticator: Arc::new(AllowAnonymous { allow_anonymous }),
-            authorizer: Arc::new(AllowAll),
             stats: Stats::default(),
             shutdown: CancellationToken::new(),
             next_connection_id: AtomicU64::new(1),

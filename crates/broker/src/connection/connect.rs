@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rand::Rng;
 use tern_codec::{
-    decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, Properties, ProtocolVersion,
-    ReasonCode,
+    decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, PacketType, Properties,
+    ProtocolVersion, ReasonCode,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -35,6 +35,14 @@ pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
 ) -> Result<Connect, Refusal> {
     let limits = Limits { version: ProtocolVersion::V5, max_packet_size };
     loop {
+        // The first byte says whether this is CONNECT: refuse anything else (an HTTP request, a stray
+        // PUBLISH) at once instead of buffering a frame it announces and waiting for the CONNECT timeout.
+        if let Some(&first) = rbuf.first() {
+            if first >> 4 != PacketType::Connect as u8 {
+                let why = format!("[MQTT-3.1.0-1] first packet type is {}, not CONNECT", first >> 4);
+                return Err(Refusal::Close(why));
+            }
+        }
         match decode(rbuf, &limits) {
             Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
             Ok(Some(other)) => {
@@ -87,6 +95,21 @@ pub(crate) async fn accept(
         return Err(refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
     }
 
+    if let Some(will) = &connect.will {
+        // [MQTT-3.2.2-12], [MQTT-3.2.2-13] A will the server could not publish as asked is refused now, not
+        // dropped later. A 3.x client cannot be told why: it is closed without CONNACK, as Mosquitto does.
+        let unsupported = if will.qos.as_u8() > limits.max_qos {
+            Some(ReasonCode::QOS_NOT_SUPPORTED)
+        } else if will.retain && !limits.retain_available {
+            Some(ReasonCode::RETAIN_NOT_SUPPORTED)
+        } else {
+            None
+        };
+        if let Some(rc) = unsupported {
+            return Err(if v.is_v5() { refuse(rc) } else { Refusal::Close(format!("will refused: {rc}")) });
+        }
+    }
+
     let mut assigned_client_id = false;
     let mut client_id = connect.client_id.clone();
     if client_id.is_empty() {
@@ -124,9 +147,10 @@ pub(crate) async fn accept(
         connect.username = Some(identity.as_str().into());
         connect.password = None;
     } else {
-        authenticate(cx, &client_id, &connect).await.map_err(refuse)?;
+        let credentials = Credentials { username: connect.username.clone(), password: connect.password.clone() };
+        authenticate(cx, &client_id, &credentials).await.map_err(refuse)?;
     }
-    if security.use_username_as_clientid {
+    if cx.listener.use_username_as_clientid {
         match &connect.username {
             Some(u) => client_id = u.clone(),
             None => return Err(refuse(ReasonCode::NOT_AUTHORIZED)),
@@ -144,16 +168,23 @@ pub(crate) async fn accept(
     Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
 }
 
+/// What a client authenticated with, kept to check it again after a reload.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Credentials {
+    pub username: Option<ByteString>,
+    pub password: Option<bytes::Bytes>,
+}
+
 /// Asks the listener's authenticator, off the async workers: password hashing is slow on purpose.
-async fn authenticate(
+pub(crate) async fn authenticate(
     cx: &super::ConnectionContext,
     client_id: &ByteString,
-    connect: &Connect,
+    credentials: &Credentials,
 ) -> Result<(), ReasonCode> {
     let peer = cx.peer;
-    let authenticator = cx.listener.authenticator.clone();
-    let username = connect.username.clone();
-    let password = connect.password.clone();
+    let authenticator = cx.listener.authenticator();
+    let username = credentials.username.clone();
+    let password = credentials.password.clone();
     let id_for_auth = client_id.clone();
     let decision = tokio::task::spawn_blocking(move || {
         authenticator.authenticate(&ConnectInfo {
@@ -178,7 +209,12 @@ fn generate_client_id(prefix: &str) -> String {
 }
 
 /// The CONNACK for an accepted CONNECT, with the MQTT 5.0 properties that tell the client our limits.
-pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_present: bool) -> ConnAck {
+pub(crate) fn connack(
+    broker: &BrokerShared,
+    listener: &crate::listener::ListenerContext,
+    accepted: &Accepted,
+    session_present: bool,
+) -> ConnAck {
     let mut properties = Properties::default();
     if accepted.connect.protocol.is_v5() {
         let limits = &broker.config.limits;
@@ -188,8 +224,8 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
         }
         properties.server_keep_alive = accepted.server_keep_alive;
         properties.receive_maximum = Some(limits.max_inflight_messages.max(1)).filter(|&r| r != u16::MAX);
-        if limits.max_qos < 2 {
-            properties.maximum_qos = tern_codec::QoS::from_u8(limits.max_qos);
+        if listener.max_qos < 2 {
+            properties.maximum_qos = tern_codec::QoS::from_u8(listener.max_qos);
         }
         if !limits.retain_available {
             properties.retain_available = Some(false);
@@ -197,8 +233,8 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
         if limits.max_packet_size < tern_codec::Limits::default().max_packet_size {
             properties.maximum_packet_size = Some(limits.max_packet_size);
         }
-        if limits.max_topic_alias > 0 {
-            properties.topic_alias_maximum = Some(limits.max_topic_alias);
+        if listener.max_topic_alias > 0 {
+            properties.topic_alias_maximum = Some(listener.max_topic_alias);
         }
     }
     ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }
