@@ -28,14 +28,17 @@
 //! - [`options`]: [`ConnectOptions`], [`Reconnect`]
 //! - [`transport`]: TCP, TLS, WebSocket, Unix sockets
 //! - [`tls`]: rustls configuration ([`TlsOptions`])
-//! - [`state`]: the sans-I/O session state: packet ids, inflight window, QoS flows
-//! - `eventloop`: the task driving a connection
+//! - `session`: the session state, sans I/O, on tern-proto's state machines: inflight window, QoS 1/2
+//!   flows both ways, redelivery, who waits for which acknowledgement
+//! - `connection`: one network connection's state, sans I/O: the server's limits, topic aliases, keep-alive
+//! - `eventloop`: the task driving a connection: the only socket I/O
 
 pub mod client;
+mod connection;
 pub mod error;
 mod eventloop;
 pub mod options;
-pub mod state;
+mod session;
 pub mod tls;
 mod trace;
 pub mod transport;
