@@ -36,6 +36,9 @@ pub(crate) struct Session<T> {
     inbound: Inbound,
     /// Who waits for each open outbound exchange.
     waiting: HashMap<NonZeroU16, T>,
+    /// The PUBREC reason code of QoS 2 exchanges the server accepted with other than 0x00 (0x10 No matching
+    /// subscribers): the outcome the caller gets at PUBCOMP, which itself only says 0x00 or 0x92.
+    accepted_with: HashMap<NonZeroU16, ReasonCode>,
     /// SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK; their identifiers are reserved in `outbound`.
     requests: HashMap<NonZeroU16, T>,
     /// Messages waiting for room in the inflight window, in the order they were published.
@@ -87,6 +90,7 @@ impl<T> Session<T> {
             outbound: Outbound::new(max_inflight),
             inbound: Inbound::new(receive_maximum),
             waiting: HashMap::new(),
+            accepted_with: HashMap::new(),
             requests: HashMap::new(),
             queued: VecDeque::new(),
             max_inflight: max_inflight.max(1),
@@ -136,8 +140,9 @@ impl<T> Session<T> {
             let id = entry.packet_id;
             match (entry.state, &entry.message) {
                 (OutboundState::AwaitingPubComp, _) if !session_present => {
+                    let code = self.accepted_with.remove(&id).unwrap_or(ReasonCode::SUCCESS);
                     if let Some(token) = self.waiting.remove(&id) {
-                        finished.push((token, Ok(ReasonCode::SUCCESS)));
+                        finished.push((token, Ok(code)));
                     }
                     continue;
                 }
@@ -251,15 +256,25 @@ impl<T> Session<T> {
     pub fn on_pubrec(&mut self, ack: &Ack) -> Result<PubRecAction<T>, AckError> {
         let id = ack.packet_id;
         match self.outbound.on_pubrec(id, ack.reason_code)? {
-            PubRecOutcome::Release(_) | PubRecOutcome::ReleaseAgain => Ok(PubRecAction::Release(id)),
+            PubRecOutcome::Release(_) => {
+                if ack.reason_code != ReasonCode::SUCCESS {
+                    self.accepted_with.insert(id, ack.reason_code);
+                }
+                Ok(PubRecAction::Release(id))
+            }
+            PubRecOutcome::ReleaseAgain => Ok(PubRecAction::Release(id)),
             PubRecOutcome::Refused(_, code) => Ok(PubRecAction::Refused(self.take_waiting(id)?, code)),
         }
     }
 
-    /// PUBCOMP: a QoS 2 message is done, with the server's reason code.
+    /// PUBCOMP: a QoS 2 message is done, with the reason code of its PUBREC. The server took the message
+    /// on at PUBREC; a PUBCOMP with 0x92 (a PUBREL sent again after a reconnection, for an exchange the
+    /// server had finished) does not undo that.
     pub fn on_pubcomp(&mut self, ack: &Ack) -> Result<(T, ReasonCode), AckError> {
-        self.outbound.on_pubcomp(ack.packet_id)?;
-        Ok((self.take_waiting(ack.packet_id)?, ack.reason_code))
+        let id = ack.packet_id;
+        self.outbound.on_pubcomp(id)?;
+        let code = self.accepted_with.remove(&id).unwrap_or(ReasonCode::SUCCESS);
+        Ok((self.take_waiting(id)?, code))
     }
 
     /// An incoming PUBLISH: whether to hand it to the application, and the acknowledgement to send at once.
@@ -311,6 +326,7 @@ impl<T> Session<T> {
     /// Takes every token still waiting (the connection is gone for good).
     pub fn drain(&mut self) -> Vec<T> {
         self.outbound.drain().for_each(drop);
+        self.accepted_with.clear();
         let mut out: Vec<T> = self.waiting.drain().map(|(_, t)| t).collect();
         out.extend(self.requests.drain().map(|(_, t)| t));
         out.extend(self.queued.drain(..).map(|(_, t)| t));
@@ -379,6 +395,22 @@ mod tests {
         }
         assert_eq!(s.on_pubcomp(&Ack::new(a)).unwrap(), (5, ReasonCode::SUCCESS));
         assert_eq!(s.inflight(), 0);
+    }
+
+    #[test]
+    fn qos2_outcome_is_the_pubrec_reason_whatever_the_pubcomp_says() {
+        let mut s = Session::new(V5, 10, 10);
+        let a = sent_id(s.publish(publish(QoS::ExactlyOnce), 1));
+        let b = sent_id(s.publish(publish(QoS::ExactlyOnce), 2));
+        let mut rec = Ack::new(a);
+        rec.reason_code = ReasonCode::NO_MATCHING_SUBSCRIBERS;
+        s.on_pubrec(&rec).unwrap();
+        s.on_pubrec(&Ack::new(b)).unwrap();
+        assert_eq!(s.on_pubcomp(&Ack::new(a)).unwrap(), (1, ReasonCode::NO_MATCHING_SUBSCRIBERS));
+        // 0x92: the server had finished the exchange already (a PUBREL sent again after reconnecting).
+        let mut comp = Ack::new(b);
+        comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+        assert_eq!(s.on_pubcomp(&comp).unwrap(), (2, ReasonCode::SUCCESS));
     }
 
     #[test]
