@@ -1,5 +1,5 @@
 //! Helpers shared by the client's end-to-end tests.
-#![allow(dead_code, clippy::unwrap_used)] // each test file uses some of them; tests may unwrap
+#![allow(dead_code, unused_macros, clippy::unwrap_used)] // each test file uses some of them; tests may unwrap
 
 use std::time::Duration;
 
