@@ -2,9 +2,14 @@
 //!
 //! An async MQTT 3.1, 3.1.1 and 5.0 client for tokio: a cheap, cloneable [`Client`] handle and one event
 //! loop task that owns the connection and the session state. QoS 0, 1 and 2 in both directions with an
-//! inflight window and redelivery, clean and persistent sessions, will, keep-alive, TCP, TLS (rustls),
-//! WebSocket and WSS, Unix sockets, and optional reconnection with back-off. Packets are encoded and
-//! decoded by `tern-codec`.
+//! inflight window and redelivery, clean and persistent sessions, will, keep-alive, MQTT 5.0 topic aliases
+//! (resolved when the server sends them, set on request when publishing) and the server's Maximum Packet
+//! Size, TCP, TLS (rustls), WebSocket and WSS, Unix sockets, and optional reconnection with back-off.
+//! Packets are encoded and decoded by `tern-codec`; the protocol rules are `tern-proto`'s state machines,
+//! the ones the Tern broker runs.
+//!
+//! Runnable examples: `examples/smart_home_publisher.rs` and `examples/smart_home_subscriber.rs`
+//! (`cargo run -p tern-client --example smart_home_subscriber -- localhost 1883`).
 //!
 //! ```no_run
 //! use tern_client::{Client, ConnectOptions, Event, QoS};
