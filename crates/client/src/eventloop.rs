@@ -187,7 +187,7 @@ impl EventLoop {
     ) -> Self {
         let version = options.connect.protocol;
         let props = &options.connect.properties;
-        // The Receive Maximum we announced (65,535 when absent [MQTT-3.1.2.11.3]; 3.x has no such limit).
+        // The Receive Maximum we announced (65,535 when absent, 3.1.2.11.3; 3.x has no such limit).
         let receive_maximum =
             if version.is_v5() { props.receive_maximum.unwrap_or(u16::MAX) } else { u16::MAX };
         let mut event_loop = EventLoop {
