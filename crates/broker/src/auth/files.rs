@@ -28,7 +28,9 @@ pub enum SecurityError {
 
 /// Mosquitto 2's authentication: anonymous clients only if allowed; with a password file, every user name
 /// must be in it with the right password; without one, any user name is accepted (Mosquitto 2.0 defers to
-/// "no check" then, whatever `allow_anonymous` says).
+/// "no check" then, whatever `allow_anonymous` says). Every refusal is Not authorized (3.x: 5, 5.0: 0x87), as Mosquitto answers: client scripts test the
+/// exit status `mosquitto_pub` derives from it, and the answer does not tell a wrong password from an
+/// unknown user.
 #[derive(Debug, Clone)]
 pub struct PasswordAuthenticator {
     pub allow_anonymous: bool,
@@ -44,7 +46,7 @@ impl Authenticator for PasswordAuthenticator {
                 if passwords.authenticate(user, info.password.unwrap_or_default()) {
                     AuthDecision::Allow
                 } else {
-                    AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+                    AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
                 }
             }
             (Some(_), None) => AuthDecision::Allow,
@@ -103,18 +105,18 @@ mod tests {
         assert_eq!(closed.authenticate(&info(Some("alice"), Some(b"secret"))), AuthDecision::Allow);
         assert_eq!(
             closed.authenticate(&info(Some("alice"), Some(b"wrong"))),
-            AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         assert_eq!(
             closed.authenticate(&info(Some("mallory"), Some(b"secret"))),
-            AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let open = PasswordAuthenticator { allow_anonymous: true, passwords: Some(passwords) };
         assert_eq!(open.authenticate(&info(None, None)), AuthDecision::Allow);
         // A user name given must still be right, even where anonymous clients are allowed.
         assert_eq!(
             open.authenticate(&info(Some("alice"), None)),
-            AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
         assert_eq!(no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Allow);

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -234,17 +233,6 @@ pub fn verify(password: &[u8], stored: &PasswordHash) -> bool {
     }
 }
 
-/// Spends the work of verifying `password` against a hash of the default algorithm, for a user name that
-/// has no entry, so that a failed login costs the same whether or not the user exists. Always false.
-pub fn verify_unknown_user(password: &[u8]) -> bool {
-    static DUMMY: OnceLock<Option<PasswordHash>> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password(b"tern-dummy-password", Algorithm::DEFAULT).ok());
-    if let Some(dummy) = dummy {
-        let _ = verify(password, dummy);
-    }
-    false
-}
-
 /// One `user:secret` line of a password file, before the secret is interpreted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEntry<'a> {
@@ -307,6 +295,10 @@ pub enum PasswordFileError {
 #[derive(Debug, Clone, Default)]
 pub struct PasswordFile {
     users: HashMap<String, (usize, PasswordHash)>,
+    /// The hash an unknown user name is checked against: the first entry's, so that a failed login costs
+    /// what a known user's costs, whatever algorithm and cost the file's hashes use, and timing does not
+    /// tell which user names exist.
+    decoy: Option<PasswordHash>,
 }
 
 impl PasswordFile {
@@ -323,6 +315,7 @@ impl PasswordFile {
         let lines = parse_lines(text)
             .map_err(|e| PasswordFileError::Corrupt { path: path.to_owned(), line: e.line })?;
         let mut users = HashMap::new();
+        let mut decoy = None;
         for line in lines {
             let Line::Entry(entry) = line else { continue };
             let hash = entry.secret.parse::<PasswordHash>().map_err(|source| PasswordFileError::Hash {
@@ -339,9 +332,10 @@ impl PasswordFile {
                     first: *first,
                 });
             }
+            decoy.get_or_insert_with(|| hash.clone());
             users.insert(entry.username.to_owned(), (entry.line, hash));
         }
-        Ok(PasswordFile { users })
+        Ok(PasswordFile { users, decoy })
     }
 
     /// Number of users.
@@ -359,11 +353,16 @@ impl PasswordFile {
         self.users.get(username).map(|(_, h)| h)
     }
 
-    /// Whether `username` exists and `password` is theirs. An unknown user costs a dummy verification.
+    /// Whether `username` exists and `password` is theirs. An unknown user costs the verification of a
+    /// known one, whose outcome is ignored.
     pub fn authenticate(&self, username: &str, password: &[u8]) -> bool {
-        match self.get(username) {
-            Some(hash) => verify(password, hash),
-            None => verify_unknown_user(password),
+        match (self.get(username), &self.decoy) {
+            (Some(hash), _) => verify(password, hash),
+            (None, Some(decoy)) => {
+                let _ = verify(password, decoy);
+                false
+            }
+            (None, None) => false,
         }
     }
 }
@@ -490,7 +489,11 @@ mod tests {
     }
 
     #[test]
-    fn unknown_user_verification_is_always_false() {
-        assert!(!verify_unknown_user(b"tern-dummy-password"));
+    fn an_unknown_user_is_refused_even_with_the_password_of_the_entry_it_is_checked_against() {
+        let file = PasswordFile::parse(&format!("alice:{MOSQ_PBKDF2}\nbob:{MOSQ_SHA512}\n"), Path::new("pw"))
+            .unwrap();
+        assert!(file.authenticate("alice", b"secret"));
+        assert!(!file.authenticate("mallory", b"secret"));
+        assert!(!PasswordFile::default().authenticate("mallory", b"secret"));
     }
 }
