@@ -21,15 +21,20 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::auth::{AllowAll, AllowAnonymous, Authenticator, Authorizer, ClientInfo};
+use crate::clients::ClientDirectory;
 use crate::config::Config;
 use crate::message::Message;
+use crate::overload::{ConnectionGate, MemoryWatch};
 use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
 use crate::session::{Attached, Control, ParkedState, QueueLimits, Session, SessionRegistry};
-use crate::stats::Stats;
+use crate::stats::{DropReason, Stats};
 
 /// Session expiry that means "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
+
+/// Reloads the configuration when an operator asks (admin API, SIGHUP); answers what was done.
+pub type ReloadHook = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 /// How long a new connection waits for the connection it takes over to let go.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,6 +52,23 @@ pub struct BrokerShared {
     pub shutdown: CancellationToken,
     next_connection_id: AtomicU64,
     pub started: Instant,
+    /// Connected clients, for operators.
+    pub clients: ClientDirectory,
+    /// Admission of new connections (accept rate).
+    pub connection_gate: ConnectionGate,
+    /// Resident memory and the high-water mark.
+    pub memory: MemoryWatch,
+    reload: ReloadSlot,
+}
+
+/// Where the reload hook is kept (a closure has no `Debug`).
+#[derive(Default)]
+struct ReloadSlot(RwLock<Option<ReloadHook>>);
+
+impl std::fmt::Debug for ReloadSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.read().is_some() { "ReloadSlot(set)" } else { "ReloadSlot(unset)" })
+    }
 }
 
 /// A session handed to a new connection.
@@ -61,7 +83,6 @@ impl BrokerShared {
     pub fn new(config: Config) -> Self {
         let allow_anonymous = config.security.allow_anonymous.unwrap_or(config.listeners.is_empty());
         BrokerShared {
-            config,
             router: Router::default(),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
@@ -71,7 +92,23 @@ impl BrokerShared {
             shutdown: CancellationToken::new(),
             next_connection_id: AtomicU64::new(1),
             started: Instant::now(),
+            clients: ClientDirectory::default(),
+            connection_gate: ConnectionGate::new(&config.limits),
+            memory: MemoryWatch::new(config.limits.memory_high_water),
+            reload: ReloadSlot::default(),
+            config,
         }
+    }
+
+    /// Sets what "reload the configuration" does.
+    pub fn set_reload_hook(&self, hook: ReloadHook) {
+        *self.reload.0.write() = Some(hook);
+    }
+
+    /// Runs the reload hook; `None` when none is set.
+    pub fn reload(&self) -> Option<Result<String, String>> {
+        let hook = self.reload.0.read().clone();
+        hook.map(|h| h())
     }
 
     pub fn next_connection_id(&self) -> u64 {
@@ -111,11 +148,23 @@ impl BrokerShared {
 
     /// Publishes a message accepted from a client (or a will): retained store, then fan-out.
     pub fn publish(&self, message: Arc<Message>) -> RouteOutcome {
+        if message.qos == tern_codec::QoS::AtMostOnce && message.publisher.is_some() && self.memory.is_over()
+        {
+            // Above the memory mark QoS 0 from clients goes first; it was never promised delivery.
+            self.stats.drop(DropReason::Memory, 1);
+            return RouteOutcome::default();
+        }
         if message.retain && self.config.limits.retain_available {
             self.store_retained(&message);
         }
+        let started = Instant::now();
         let outcome = self.router.route(&message);
-        Stats::add(&self.stats.publish_dropped, outcome.dropped as u64);
+        self.stats.routing_time.observe(started.elapsed());
+        self.stats.drop(DropReason::Offline, outcome.dropped_offline as u64);
+        self.stats.drop(
+            DropReason::QueueFull,
+            (outcome.dropped - outcome.dropped_offline + outcome.evicted) as u64,
+        );
         outcome
     }
 
@@ -130,8 +179,9 @@ impl BrokerShared {
         control: mpsc::Sender<Control>,
     ) -> Attachment {
         loop {
-            let (session, existed) =
-                self.sessions.get_or_insert_with(client_id, || Session::new(client_id.clone(), self.queue_limits()));
+            let (session, existed) = self
+                .sessions
+                .get_or_insert_with(client_id, || Session::new(client_id.clone(), self.queue_limits()));
             let previous = session.state.lock().attached.take();
             if let Some(previous) = previous {
                 let (ack_tx, ack_rx) = oneshot::channel();
@@ -165,7 +215,13 @@ impl BrokerShared {
 
     /// The connection `connection_id` stopped serving `session`. Parks its protocol state; ends the
     /// session if its expiry interval is 0, or starts the expiry timer.
-    pub fn detach(self: &Arc<Self>, session: &Arc<Session>, connection_id: u64, parked: ParkedState, expiry_interval: u32) {
+    pub fn detach(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        connection_id: u64,
+        parked: ParkedState,
+        expiry_interval: u32,
+    ) {
         let mut state = session.state.lock();
         let ours = state.attached.as_ref().is_some_and(|a| a.connection_id == connection_id);
         if ours {
@@ -257,9 +313,16 @@ impl BrokerShared {
         });
     }
 
-    fn publish_will(&self, session: &Session, will: LastWill, username: Option<&str>, authorizer: &dyn Authorizer) {
+    fn publish_will(
+        &self,
+        session: &Session,
+        will: LastWill,
+        username: Option<&str>,
+        authorizer: &dyn Authorizer,
+    ) {
         let client = ClientInfo { client_id: &session.client_id, username };
-        if crate::auth::is_reserved_for_publish(&will.topic) || !authorizer.can_publish(&client, &will.topic) {
+        if crate::auth::is_reserved_for_publish(&will.topic) || !authorizer.can_publish(&client, &will.topic)
+        {
             info!(client_id = %session.client_id, topic = %will.topic, "will not sent: not authorized");
             return;
         }
@@ -271,7 +334,8 @@ impl BrokerShared {
             properties: will.properties,
             ..tern_codec::Publish::default()
         };
-        let mut message = Message::from_publish(publish, will.topic, Some(session.client_id.clone()), Instant::now());
+        let mut message =
+            Message::from_publish(publish, will.topic, Some(session.client_id.clone()), Instant::now());
         message.properties.will_delay_interval = None;
         debug!(client_id = %session.client_id, topic = %message.topic, "sending will");
         self.publish(Arc::new(message));

@@ -20,17 +20,27 @@
 //! - [`message`]: a message in flight through the broker
 //! - [`auth`]: authentication and authorization traits and built-in rules
 //! - [`stats`]: the counters
+//! - [`sys`]: the `$SYS/broker/...` topics
+//! - [`metrics`]: the Prometheus / OpenMetrics exposition and latency histograms
+//! - [`admin`]: the operators' HTTP listener (metrics, health, JSON admin API)
+//! - [`clients`]: connected clients as operators see them
+//! - [`overload`]: accept rate, publish rates, memory high-water mark
 
+pub mod admin;
 pub mod auth;
 pub mod broker;
+pub mod clients;
 pub mod config;
 mod connection;
 pub mod listener;
 pub mod message;
+pub mod metrics;
+pub mod overload;
 pub mod retained;
 pub mod router;
 pub mod session;
 pub mod stats;
+pub mod sys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +61,8 @@ pub enum StartError {
     Listener(#[from] ListenerError),
     #[error("no listener could be opened")]
     NoListener,
+    #[error(transparent)]
+    Http(#[from] admin::HttpError),
 }
 
 /// A broker, configured but not yet listening.
@@ -95,6 +107,7 @@ impl Broker {
         if bound.is_empty() {
             return Err(StartError::NoListener);
         }
+        let http = admin::bind(&shared.config.http).await?;
         if configured.is_empty() {
             info!("Starting in local only mode. Connections will only be possible from clients running on this machine.");
             info!("Create a configuration file which defines a listener to allow remote access.");
@@ -104,9 +117,46 @@ impl Broker {
         let local_addrs: Vec<SocketAddr> = bound.iter().filter_map(|b| b.local_addr).collect();
         let mut accept_tasks = JoinSet::new();
         for b in bound {
-            accept_tasks.spawn(listener::accept_loop(b, shared.clone(), global_limit.clone(), connections.clone()));
+            accept_tasks.spawn(listener::accept_loop(
+                b,
+                shared.clone(),
+                global_limit.clone(),
+                connections.clone(),
+            ));
         }
-        Ok(RunningBroker { shared, local_addrs, accept_tasks, connections })
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        let mut background = JoinSet::new();
+        if let Some(listener) = http {
+            background.spawn(admin::serve(listener, shared.clone()));
+        }
+        if shared.config.sys_interval > 0 {
+            background.spawn(sys::run(shared.clone(), Duration::from_secs(shared.config.sys_interval)));
+        }
+        if shared.config.limits.memory_high_water > 0 {
+            background.spawn(watch_memory(shared.clone()));
+        }
+        Ok(RunningBroker { shared, local_addrs, http_addr, accept_tasks, background, connections })
+    }
+}
+
+/// Samples resident memory for the high-water mark until shutdown.
+async fn watch_memory(shared: Arc<BrokerShared>) {
+    let mut ticker = tokio::time::interval(overload::memory::SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let Some(resident) = overload::resident_memory() else { return };
+        let was = shared.memory.is_over();
+        let now = shared.memory.record(resident);
+        if now != was {
+            if now {
+                tracing::warn!("Memory {resident} bytes above the high-water mark: refusing new connections, dropping QoS 0.");
+            } else {
+                info!("Memory {resident} bytes back under the high-water mark.");
+            }
+        }
     }
 }
 
@@ -115,7 +165,10 @@ impl Broker {
 pub struct RunningBroker {
     shared: Arc<BrokerShared>,
     local_addrs: Vec<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     accept_tasks: JoinSet<()>,
+    /// `$SYS`, the HTTP listener, the memory sampler.
+    background: JoinSet<()>,
     connections: Arc<parking_lot::Mutex<JoinSet<()>>>,
 }
 
@@ -123,6 +176,11 @@ impl RunningBroker {
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The address of the HTTP listener (metrics, admin API), if one is configured.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The broker's shared state: statistics, sessions, router.
@@ -135,6 +193,7 @@ impl RunningBroker {
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
         while self.accept_tasks.join_next().await.is_some() {}
+        while self.background.join_next().await.is_some() {}
         let mut connections = std::mem::take(&mut *self.connections.lock());
         let drain = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {

@@ -102,7 +102,10 @@ mod tests {
     #[test]
     fn anonymous_is_refused_when_not_allowed() {
         let info = ConnectInfo { client_id: "c", username: None, password: None, peer: None };
-        assert_eq!(AllowAnonymous { allow_anonymous: false }.authenticate(&info), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
+        assert_eq!(
+            AllowAnonymous { allow_anonymous: false }.authenticate(&info),
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
+        );
         assert_eq!(AllowAnonymous { allow_anonymous: true }.authenticate(&info), AuthDecision::Allow);
     }
 }

@@ -38,7 +38,10 @@ pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
         match decode(rbuf, &limits) {
             Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
             Ok(Some(other)) => {
-                return Err(Refusal::Close(format!("[MQTT-3.1.0-1] first packet is {:?}, not CONNECT", other.packet_type())))
+                return Err(Refusal::Close(format!(
+                    "[MQTT-3.1.0-1] first packet is {:?}, not CONNECT",
+                    other.packet_type()
+                )))
             }
             Ok(None) => {}
             Err(DecodeError::UnsupportedProtocolVersion(level)) => {
@@ -99,6 +102,9 @@ pub(crate) async fn accept(
         }
         client_id = generate_client_id(&security.auto_id_prefix).into();
         assigned_client_id = true;
+    } else if client_id.len() > limits.max_client_id_length {
+        broker.stats.limit_hit(crate::stats::LimitKind::ClientIdLength);
+        return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
     } else if v == ProtocolVersion::V31 && client_id.len() > 23 {
         // MQTT 3.1 section 3.1: more than 23 characters -> return code 2, identifier rejected.
         return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
@@ -142,7 +148,11 @@ pub(crate) async fn accept(
 }
 
 /// Asks the listener's authenticator, off the async workers: password hashing is slow on purpose.
-async fn authenticate(cx: &super::ConnectionContext, client_id: &ByteString, connect: &Connect) -> Result<(), ReasonCode> {
+async fn authenticate(
+    cx: &super::ConnectionContext,
+    client_id: &ByteString,
+    connect: &Connect,
+) -> Result<(), ReasonCode> {
     let peer = cx.peer;
     let authenticator = cx.listener.authenticator.clone();
     let username = connect.username.clone();
@@ -176,7 +186,8 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
     if accepted.connect.protocol.is_v5() {
         let limits = &broker.config.limits;
         if accepted.assigned_client_id {
-            properties.assigned_client_identifier = Some(accepted.client_id.clone()); // [MQTT-3.2.2-16]
+            properties.assigned_client_identifier = Some(accepted.client_id.clone());
+            // [MQTT-3.2.2-16]
         }
         properties.server_keep_alive = accepted.server_keep_alive;
         properties.receive_maximum = Some(limits.max_inflight_messages.max(1)).filter(|&r| r != u16::MAX);
@@ -197,7 +208,11 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
 }
 
 /// Sends a refusing CONNACK and closes.
-pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(writer: &mut W, version: ProtocolVersion, rc: ReasonCode) {
+pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    version: ProtocolVersion,
+    rc: ReasonCode,
+) {
     let mut buf = BytesMut::new();
     let ack = ConnAck { session_present: false, reason_code: rc, properties: Properties::default() };
     if encode(&Packet::ConnAck(ack), version, &mut buf).is_ok() {

@@ -23,15 +23,17 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_codec::{encode, ByteString, Disconnect, LastWill, Limits, Packet, ProtocolVersion, ReasonCode};
-use tern_proto::{InboundAliases, Inbound, KeepAlive, Outbound, OutboundAliases};
+use tern_proto::{Inbound, InboundAliases, KeepAlive, Outbound, OutboundAliases};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
 use crate::broker::BrokerShared;
+use crate::clients::ConnectedClient;
 use crate::listener::ListenerContext;
+use crate::overload::RateLimit;
 use crate::session::{Control, Delivery, ParkedState, Session};
-use crate::stats::Stats;
+use crate::stats::{RefuseReason, Stats};
 
 /// Stop pulling deliveries into the write buffer above this many bytes.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -53,7 +55,9 @@ pub struct ConnectionContext {
 #[derive(Debug)]
 pub(crate) enum Exit {
     /// The client sent DISCONNECT; `send_will` for v5 reason 0x04.
-    Disconnect { send_will: bool },
+    Disconnect {
+        send_will: bool,
+    },
     /// The network connection closed or failed.
     Closed,
     /// The client broke the protocol: v5 DISCONNECT with this reason, then close.
@@ -117,6 +121,10 @@ pub(crate) struct Connection {
     /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
     retained_backlog: VecDeque<Delivery>,
     wbuf: BytesMut,
+    /// This connection as operators see it (admin API, metrics).
+    record: Arc<ConnectedClient>,
+    /// Publish rate limits (`None`: unlimited).
+    rate: Option<RateLimit>,
 }
 
 /// Serves one network connection from its first byte to its last.
@@ -131,10 +139,23 @@ where
     let peer = cx.peer;
     let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
 
-    let connect = match tokio::time::timeout(connect::CONNECT_TIMEOUT, connect::read_connect(&mut reader, &mut rbuf, max_packet)).await {
+    let connect = match tokio::time::timeout(
+        connect::CONNECT_TIMEOUT,
+        connect::read_connect(&mut reader, &mut rbuf, max_packet),
+    )
+    .await
+    {
         Ok(Ok(connect)) => connect,
         Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
-        Err(_) => return refuse(&broker, &mut writer, &peer_text, connect::Refusal::Close("no CONNECT in time".into())).await,
+        Err(_) => {
+            return refuse(
+                &broker,
+                &mut writer,
+                &peer_text,
+                connect::Refusal::Close("no CONNECT in time".into()),
+            )
+            .await
+        }
     };
     let accepted = match connect::accept(&broker, &cx, connect).await {
         Ok(accepted) => accepted,
@@ -144,7 +165,13 @@ where
     let connection_id = broker.next_connection_id();
     let (control_tx, mut control_rx) = mpsc::channel(4);
     let attachment = broker
-        .attach(&accepted.client_id, accepted.connect.clean_start, accepted.session_expiry, connection_id, control_tx)
+        .attach(
+            &accepted.client_id,
+            accepted.connect.clean_start,
+            accepted.session_expiry,
+            connection_id,
+            control_tx,
+        )
         .await;
     let connack = connect::connack(&broker, &accepted, attachment.session_present);
     let connect = accepted.connect;
@@ -160,9 +187,23 @@ where
         );
     }
     broker.stats.client_connected();
+    let record = Arc::new(ConnectedClient::new(
+        accepted.client_id.clone(),
+        connection_id,
+        peer,
+        cx.listener.port,
+        v,
+        connect.username.clone(),
+        accepted.keep_alive,
+        connect.clean_start,
+        accepted.session_expiry,
+        attachment.session.clone(),
+    ));
+    broker.clients.register(record.clone());
 
     let limits = &broker.config.limits;
-    let window = connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    let window =
+        connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
     let (outbound, inbound) = match attachment.parked {
         Some(mut parked) => {
             parked.outbound.set_window(window);
@@ -191,6 +232,8 @@ where
         decode_limits: Limits { version: v, max_packet_size: max_packet },
         retained_backlog: VecDeque::new(),
         wbuf: BytesMut::with_capacity(1024),
+        record,
+        rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
         broker,
     };
     conn.send_packet(&Packet::ConnAck(connack));
@@ -200,8 +243,17 @@ where
     drop(control_rx);
 }
 
-async fn refuse<W: AsyncWrite + Unpin>(broker: &BrokerShared, writer: &mut W, peer: &str, refusal: connect::Refusal) {
-    Stats::add(&broker.stats.connections_refused, 1);
+async fn refuse<W: AsyncWrite + Unpin>(
+    broker: &BrokerShared,
+    writer: &mut W,
+    peer: &str,
+    refusal: connect::Refusal,
+) {
+    let auth = matches!(
+        refusal,
+        connect::Refusal::ConnAck(_, rc) if rc == ReasonCode::BAD_USER_NAME_OR_PASSWORD || rc == ReasonCode::NOT_AUTHORIZED
+    );
+    broker.stats.refuse(if auth { RefuseReason::Auth } else { RefuseReason::Handshake });
     match refusal {
         connect::Refusal::ConnAck(version, rc) => {
             info!("Client from {peer} refused: {rc}.");
@@ -231,6 +283,7 @@ impl Connection {
         let mut needs_flush = false;
         loop {
             self.pump();
+            self.record.set_inflight(self.outbound.len());
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
@@ -328,9 +381,14 @@ impl Connection {
                     info!("Client {} disconnected.", self.client_id);
                 }
             }
-            Exit::Violation(rc, why) => info!("Client {} disconnected: {why} ({rc}).", self.client_id),
+            Exit::Violation(rc, why) => {
+                self.broker.stats.packet_error(*rc);
+                info!("Client {} disconnected: {why} ({rc}).", self.client_id);
+            }
             Exit::KeepAliveTimeout => info!("Client {} has exceeded timeout, disconnecting.", self.client_id),
-            Exit::TakenOver(_) => info!("Client {} already connected, closing old connection.", self.client_id),
+            Exit::TakenOver(_) => {
+                info!("Client {} already connected, closing old connection.", self.client_id)
+            }
             other => {
                 if verbose {
                     info!("Client {} closed its connection ({other:?}).", self.client_id);
@@ -345,6 +403,7 @@ impl Connection {
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
         self.broker.stats.client_disconnected();
+        self.broker.clients.unregister(&self.client_id, self.id);
 
         let will = match self.will.take() {
             Some(mut will) if exit.sends_will() => {
@@ -358,7 +417,13 @@ impl Connection {
         self.broker.detach(&self.session, self.id, parked, self.session_expiry);
         if let Some(will) = will {
             let authorizer = self.listener.authorizer.clone();
-            self.broker.handle_will(&self.session, will, self.username.clone(), self.session_expiry, authorizer);
+            self.broker.handle_will(
+                &self.session,
+                will,
+                self.username.clone(),
+                self.session_expiry,
+                authorizer,
+            );
         }
         if let Exit::TakenOver(ack) = exit {
             let _ = ack.send(());
@@ -368,7 +433,10 @@ impl Connection {
 }
 
 /// Writes some of `wbuf` (`Some(bytes written)`), or flushes the transport when `wbuf` is empty (`None`).
-async fn write_or_flush<W: AsyncWrite + Unpin>(writer: &mut W, wbuf: &mut BytesMut) -> std::io::Result<Option<usize>> {
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    wbuf: &mut BytesMut,
+) -> std::io::Result<Option<usize>> {
     if wbuf.is_empty() {
         writer.flush().await.map(|()| None)
     } else {

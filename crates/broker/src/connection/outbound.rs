@@ -8,7 +8,7 @@ use tern_proto::{OutboundAlias, OutboundState};
 
 use super::{Connection, WRITE_HIGH_WATER};
 use crate::session::Delivery;
-use crate::stats::Stats;
+use crate::stats::{DropReason, Stats};
 
 /// Deliveries taken from the mailbox per lock.
 const BATCH: usize = 64;
@@ -48,6 +48,10 @@ impl Connection {
                 return;
             }
             for delivery in batch.drain(..) {
+                self.broker
+                    .stats
+                    .publish_latency
+                    .observe(now.saturating_duration_since(delivery.message.received_at));
                 self.send_delivery(delivery, now);
             }
         }
@@ -81,6 +85,7 @@ impl Connection {
         }
         self.apply_topic_alias(&mut publish);
         Stats::add(&self.broker.stats.publish_sent, 1);
+        self.broker.stats.publish_out(publish.qos, publish.payload.len());
         self.send_packet(&Packet::Publish(publish));
     }
 
@@ -95,7 +100,7 @@ impl Connection {
     }
 
     fn dropped_too_large(&self) {
-        Stats::add(&self.broker.stats.publish_dropped, 1);
+        self.broker.stats.drop(DropReason::TooLarge, 1);
     }
 
     /// The PUBLISH for a delivery (without packet id).
@@ -140,7 +145,9 @@ impl Connection {
         let mut packets = Vec::with_capacity(self.outbound.len());
         for entry in self.outbound.iter() {
             match (entry.state, &entry.message) {
-                (OutboundState::AwaitingPubComp, _) => packets.push(Packet::PubRel(Ack::new(entry.packet_id))),
+                (OutboundState::AwaitingPubComp, _) => {
+                    packets.push(Packet::PubRel(Ack::new(entry.packet_id)))
+                }
                 (_, Some(delivery)) => {
                     let mut publish = self.publish_for(delivery, now);
                     publish.dup = true;

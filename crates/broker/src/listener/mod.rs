@@ -24,6 +24,7 @@ use crate::auth::{Authenticator, Authorizer};
 use crate::broker::BrokerShared;
 use crate::config::{ListenerConfig, Protocol};
 use crate::connection::{self, ConnectionContext};
+use crate::stats::{RefuseReason, Stats};
 
 /// Errors starting a listener.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +76,9 @@ impl ListenerContext {
         authorizer: Arc<dyn Authorizer>,
     ) -> Result<Self, ListenerError> {
         let tls = match &config.tls {
-            Some(t) => Some(tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source })?),
+            Some(t) => {
+                Some(tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source })?)
+            }
             None => None,
         };
         let identity_as_username = config.tls.as_ref().and_then(|t| {
@@ -140,7 +143,11 @@ pub async fn bind(
         let listener = UnixListener::bind(path)
             .map_err(|source| ListenerError::Bind { addr: path.display().to_string(), source })?;
         info!("Opening unix listen socket on {}.", path.display());
-        return Ok(vec![BoundListener { local_addr: None, socket: Socket::Unix(listener, path.clone()), context }]);
+        return Ok(vec![BoundListener {
+            local_addr: None,
+            socket: Socket::Unix(listener, path.clone()),
+            context,
+        }]);
     }
     let hosts: Vec<IpAddr> = match &config.bind_address {
         Some(host) => match host.parse::<IpAddr>() {
@@ -167,13 +174,23 @@ pub async fn bind(
         let addr = SocketAddr::new(ip, config.port);
         match bind_tcp(addr) {
             Ok(listener) => {
-                let local_addr =
-                    listener.local_addr().map_err(|source| ListenerError::Bind { addr: addr.to_string(), source })?;
-                info!("Opening ipv{} listen socket on {local_addr}.", if local_addr.is_ipv4() { 4 } else { 6 });
-                bound.push(BoundListener { local_addr: Some(local_addr), socket: Socket::Tcp(listener), context: context.clone() });
+                let local_addr = listener
+                    .local_addr()
+                    .map_err(|source| ListenerError::Bind { addr: addr.to_string(), source })?;
+                info!(
+                    "Opening ipv{} listen socket on {local_addr}.",
+                    if local_addr.is_ipv4() { 4 } else { 6 }
+                );
+                bound.push(BoundListener {
+                    local_addr: Some(local_addr),
+                    socket: Socket::Tcp(listener),
+                    context: context.clone(),
+                });
             }
             // An unavailable address family (no IPv6 here) is not fatal when another address is bound.
-            Err(e) if !required || (ip.is_ipv6() && !bound.is_empty()) => warn!("not listening on {addr}: {e}"),
+            Err(e) if !required || (ip.is_ipv6() && !bound.is_empty()) => {
+                warn!("not listening on {addr}: {e}")
+            }
             Err(source) => return Err(ListenerError::Bind { addr: addr.to_string(), source }),
         }
     }
@@ -214,16 +231,27 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        Stats::add(&broker.stats.sockets_opened, 1);
+        if let Some(reason) = overloaded(&broker) {
+            broker.stats.refuse(reason);
+            debug!("Connection from {} refused: {}.", peer_text(peer), reason.label());
+            continue;
+        }
         let permits = (acquire(&global_limit), acquire(&context.limit));
         let permits = match permits {
             (Ok(global), Ok(local)) => (global, local),
             _ => {
+                broker.stats.refuse(RefuseReason::MaxConnections);
                 info!("Connection from {} refused: max_connections reached.", peer_text(peer));
                 continue;
             }
         };
         if broker.config.log.verbose {
-            info!("New connection from {} on port {}.", peer.map_or_else(|| "unix socket".to_owned(), |p| p.ip().to_string()), context.port);
+            info!(
+                "New connection from {} on port {}.",
+                peer.map_or_else(|| "unix socket".to_owned(), |p| p.ip().to_string()),
+                context.port
+            );
         }
         let broker = broker.clone();
         let context = context.clone();
@@ -234,6 +262,18 @@ pub async fn accept_loop(
     }
     if let Socket::Unix(_, path) = &bound.socket {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Why a new connection must be turned away at once, before any handshake work: the accept rate or the
+/// memory high-water mark.
+fn overloaded(broker: &BrokerShared) -> Option<RefuseReason> {
+    if broker.memory.is_over() {
+        Some(RefuseReason::Memory)
+    } else if !broker.connection_gate.admit(std::time::Instant::now()) {
+        Some(RefuseReason::Rate)
+    } else {
+        None
     }
 }
 
@@ -273,7 +313,12 @@ fn acquire(limit: &Option<Arc<Semaphore>>) -> Result<Option<tokio::sync::OwnedSe
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the TLS and WebSocket handshakes the listener asks for, then serves MQTT.
-async fn serve_transport(stream: BoxedStream, peer: Option<SocketAddr>, broker: Arc<BrokerShared>, listener: Arc<ListenerContext>) {
+async fn serve_transport(
+    stream: BoxedStream,
+    peer: Option<SocketAddr>,
+    broker: Arc<BrokerShared>,
+    listener: Arc<ListenerContext>,
+) {
     let mut cx = ConnectionContext { peer, certificate_username: None, listener: listener.clone() };
     let stream: BoxedStream = match &listener.tls {
         Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -283,7 +328,10 @@ async fn serve_transport(stream: BoxedStream, peer: Option<SocketAddr>, broker: 
                     match cert.and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject)) {
                         Some(name) => cx.certificate_username = Some(name),
                         None => {
-                            info!("Client from {} refused: no usable identity in its certificate.", peer_text(peer));
+                            info!(
+                                "Client from {} refused: no usable identity in its certificate.",
+                                peer_text(peer)
+                            );
                             return;
                         }
                     }
@@ -300,10 +348,12 @@ async fn serve_transport(stream: BoxedStream, peer: Option<SocketAddr>, broker: 
     };
     match listener.protocol {
         Protocol::Mqtt => connection::serve(stream, cx, broker).await,
-        Protocol::Websockets => match tokio::time::timeout(HANDSHAKE_TIMEOUT, websocket::accept(stream)).await {
-            Ok(Ok(ws)) => connection::serve(ws, cx, broker).await,
-            Ok(Err(e)) => debug!("WebSocket handshake with {} failed: {e}", peer_text(peer)),
-            Err(_) => {}
-        },
+        Protocol::Websockets => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, websocket::accept(stream)).await {
+                Ok(Ok(ws)) => connection::serve(ws, cx, broker).await,
+                Ok(Err(e)) => debug!("WebSocket handshake with {} failed: {e}", peer_text(peer)),
+                Err(_) => {}
+            }
+        }
     }
 }

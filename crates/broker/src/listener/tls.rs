@@ -71,8 +71,10 @@ fn client_roots(config: &TlsConfig) -> Result<RootCertStore, TlsError> {
         add(cafile)?;
     }
     if let Some(capath) = &config.capath {
-        let entries = fs::read_dir(capath).map_err(|source| TlsError::Read { path: capath.display().to_string(), source })?;
-        let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+        let entries = fs::read_dir(capath)
+            .map_err(|source| TlsError::Read { path: capath.display().to_string(), source })?;
+        let mut files: Vec<_> =
+            entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
         files.sort();
         for file in files {
             // capath holds hashed links and other files too: use what parses as certificates.

@@ -36,7 +36,8 @@ where
         }
         Ok(response)
     };
-    let inner = tokio_tungstenite::accept_hdr_async(stream, choose_subprotocol).await.map_err(io::Error::other)?;
+    let inner =
+        tokio_tungstenite::accept_hdr_async(stream, choose_subprotocol).await.map_err(io::Error::other)?;
     Ok(WsStream { inner, pending: Bytes::new() })
 }
 
@@ -49,7 +50,11 @@ pub struct WsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
             if !self.pending.is_empty() {
                 let n = self.pending.len().min(buf.remaining());
@@ -63,7 +68,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 // [MQTT-6.0.0-1] MQTT is sent in binary frames only: anything else closes the connection.
                 Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "[MQTT-6.0.0-1] text frame")))
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "[MQTT-6.0.0-1] text frame",
+                    )))
                 }
                 Some(Ok(Message::Close(_))) | None => return Poll::Ready(Ok(())),
                 Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
