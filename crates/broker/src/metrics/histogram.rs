@@ -46,10 +46,12 @@ pub struct Histogram {
     stripes: [Stripe; STRIPES],
 }
 
-/// What a histogram holds at one moment, buckets cumulative as Prometheus wants them.
+/// What a histogram holds at one moment. Buckets count their own observations only; the exposition
+/// makes them cumulative.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
-    /// (upper bound in seconds, observations at or below it); the last bound is `+Inf`.
+    /// (upper bound in seconds, observations at or below it); the last bound is `f64::MAX`, which the
+    /// exposition writes as `+Inf`.
     pub buckets: Vec<(f64, u64)>,
     pub count: u64,
     pub sum_seconds: f64,
@@ -86,14 +88,13 @@ impl Histogram {
             }
             sum_nanos = sum_nanos.wrapping_add(stripe.sum_nanos.load(Ordering::Relaxed));
         }
-        let mut cumulative = 0;
-        let mut buckets = Vec::with_capacity(BUCKETS);
-        for (i, n) in per_bucket.iter().enumerate() {
-            cumulative += n;
-            let bound = BOUNDS_NANOS.get(i).map_or(f64::INFINITY, |&b| b as f64 / 1e9);
-            buckets.push((bound, cumulative));
-        }
-        HistogramSnapshot { buckets, count: cumulative, sum_seconds: sum_nanos as f64 / 1e9 }
+        let buckets: Vec<(f64, u64)> = per_bucket
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (BOUNDS_NANOS.get(i).map_or(f64::MAX, |&b| b as f64 / 1e9), n))
+            .collect();
+        let count = per_bucket.iter().sum();
+        HistogramSnapshot { buckets, count, sum_seconds: sum_nanos as f64 / 1e9 }
     }
 }
 
@@ -102,7 +103,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn observations_land_in_the_first_bucket_that_holds_them_and_buckets_are_cumulative() {
+    fn observations_land_in_the_first_bucket_that_holds_them() {
         let h = Histogram::default();
         h.observe(Duration::from_micros(5));
         h.observe(Duration::from_micros(10));
@@ -110,10 +111,10 @@ mod tests {
         h.observe(Duration::from_secs(60));
         let s = h.snapshot();
         assert_eq!(s.count, 4);
-        assert_eq!(s.buckets[0], (10e-6, 2));
-        assert_eq!(s.buckets[1], (25e-6, 3));
-        assert_eq!(s.buckets[BOUNDS_NANOS.len() - 1].1, 3);
-        assert_eq!(*s.buckets.last().unwrap(), (f64::INFINITY, 4));
+        assert_eq!(s.buckets[0], (10e-6, 2), "10 µs is at or below the first bound");
+        assert_eq!(s.buckets[1], (25e-6, 1));
+        assert_eq!(s.buckets[BOUNDS_NANOS.len() - 1].1, 0);
+        assert_eq!(*s.buckets.last().unwrap(), (f64::MAX, 1), "60 s is beyond the last bound");
         assert!((s.sum_seconds - 60.000026).abs() < 1e-9);
     }
 
