@@ -1,6 +1,9 @@
 //! The Prometheus endpoint: the exposition parses with Python's prometheus_client parsers (the Prometheus
 //! text parser and the strict OpenMetrics one), and every metric family moves as a scripted workload says.
 
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod ops_support;
 
 use std::collections::HashMap;

@@ -1,5 +1,8 @@
 //! `$SYS`: every topic Mosquitto 2 publishes, with values that follow a scripted workload.
 
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod ops_support;
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Helpers for the operations tests: a broker on 127.0.0.1:0, a raw MQTT client that shows every packet
 //! (reason codes included), and a minimal HTTP/1.1 client.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
@@ -19,11 +19,10 @@ use tokio::net::TcpStream;
 
 /// A configuration with one anonymous listener on an ephemeral loopback port and `$SYS` off.
 pub fn config() -> Config {
-    let mut config = Config::default();
-    config.listeners =
-        vec![ListenerConfig { port: 0, bind_address: Some("127.0.0.1".into()), ..ListenerConfig::default() }];
+    let listener =
+        ListenerConfig { port: 0, bind_address: Some("127.0.0.1".into()), ..ListenerConfig::default() };
+    let mut config = Config { listeners: vec![listener], sys_interval: 0, ..Config::default() };
     config.security.allow_anonymous = Some(true);
-    config.sys_interval = 0;
     config
 }
 
