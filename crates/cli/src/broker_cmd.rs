@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tern_broker::config::{Config, ListenerConfig};
-use tern_broker::Broker;
-use tracing::info;
+use tern_broker::{Broker, RunningBroker};
+use tracing::{info, warn};
+
+use crate::logging::LogSinks;
 
 /// Run the MQTT broker.
 #[derive(Debug, Args)]
@@ -20,6 +22,12 @@ pub struct BrokerArgs {
     /// Log every connect, subscribe and publish, like `mosquitto -v`.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Serve Prometheus /metrics, health probes and the admin API on this address (e.g. 127.0.0.1:9883).
+    #[arg(long = "http", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Bearer token for the admin API (required for a non-loopback --http address).
+    #[arg(long = "http-token", value_name = "TOKEN", env = "TERN_HTTP_TOKEN", hide_env_values = true)]
+    pub http_token: Option<String>,
 }
 
 pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
@@ -41,7 +49,14 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         }
     }
     config.log.verbose |= args.verbose;
-    crate::logging::init(config.log.verbose);
+    if let Some(listen) = args.http {
+        config.http.listen = Some(listen);
+    }
+    if let Some(token) = args.http_token {
+        config.http.token = Some(token);
+    }
+    let sinks = crate::logging::init(config.log.verbose, &config.log.types, &config.log.dest)
+        .context("opening the log destinations")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         info!("tern version {} starting", env!("CARGO_PKG_VERSION"));
@@ -49,11 +64,38 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
             info!("Using default config.");
         }
         let broker = Broker::new(config).start().await.context("starting the broker")?;
-        wait_for_signal().await;
+        serve_until_stopped(&broker, &sinks).await;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;
         Ok(())
     })
+}
+
+/// Runs until Ctrl-C or SIGTERM. SIGHUP reopens the log files and reloads the configuration (as
+/// `systemctl reload` and logrotate expect).
+async fn serve_until_stopped(broker: &RunningBroker, sinks: &LogSinks) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hangup) = signal(SignalKind::hangup()) {
+            loop {
+                tokio::select! {
+                    _ = wait_for_signal() => return,
+                    _ = hangup.recv() => reload(broker, sinks),
+                }
+            }
+        }
+    }
+    wait_for_signal().await;
+}
+
+fn reload(broker: &RunningBroker, sinks: &LogSinks) {
+    sinks.reopen();
+    match broker.shared().reload() {
+        None => info!("Reloading: log files reopened; configuration reload is not available in this build."),
+        Some(Ok(result)) => info!("Reloading config: {result}"),
+        Some(Err(e)) => warn!("Reloading config failed, keeping the running one: {e}"),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

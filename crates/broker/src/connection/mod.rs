@@ -180,7 +180,7 @@ where
         info!(
             "New client connected from {peer_text} as {} (p{}, c{}, k{}{}).",
             accepted.client_id,
-            v.level(),
+            mosquitto_protocol(v),
             u8::from(connect.clean_start),
             connect.keep_alive,
             connect.username.as_ref().map_or(String::new(), |u| format!(", u'{u}'"))
@@ -241,6 +241,15 @@ where
     let exit = conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await;
     conn.finish(exit, &mut writer).await;
     drop(control_rx);
+}
+
+/// The protocol number Mosquitto's log lines show: p1 for 3.1, p2 for 3.1.1, p5 for 5.0.
+fn mosquitto_protocol(v: ProtocolVersion) -> u8 {
+    match v {
+        ProtocolVersion::V31 => 1,
+        ProtocolVersion::V311 => 2,
+        ProtocolVersion::V5 => 5,
+    }
 }
 
 async fn refuse<W: AsyncWrite + Unpin>(
