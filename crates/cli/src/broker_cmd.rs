@@ -32,7 +32,9 @@ pub struct BrokerArgs {
 
 pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
-        Some(path) => anyhow::bail!("reading {}: configuration files are not supported by this build", path.display()),
+        Some(path) => {
+            anyhow::bail!("reading {}: configuration files are not supported by this build", path.display())
+        }
         None => Config::default(),
     };
     if let Some(port) = args.port {

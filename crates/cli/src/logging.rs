@@ -36,7 +36,10 @@ const FACILITY_DAEMON: u8 = 3;
 enum Sink {
     Stdout,
     Stderr,
-    File { path: PathBuf, file: Mutex<Option<File>> },
+    File {
+        path: PathBuf,
+        file: Mutex<Option<File>>,
+    },
     #[cfg(unix)]
     Syslog(Option<std::os::unix::net::UnixDatagram>),
 }
@@ -70,8 +73,9 @@ impl LogSinks {
                 _ => match dest.strip_prefix("file ").map(str::trim) {
                     Some(path) if !path.is_empty() => {
                         let path = PathBuf::from(path);
-                        let file = open_append(&path)
-                            .map_err(|e| io::Error::new(e.kind(), format!("log file {}: {e}", path.display())))?;
+                        let file = open_append(&path).map_err(|e| {
+                            io::Error::new(e.kind(), format!("log file {}: {e}", path.display()))
+                        })?;
                         sinks.push(Sink::File { path, file: Mutex::new(Some(file)) });
                     }
                     _ => eprintln!("log_dest {dest}: not supported, ignored"),
@@ -104,7 +108,9 @@ impl LogSinks {
                     None => Ok(()),
                 },
                 #[cfg(unix)]
-                Sink::Syslog(Some(socket)) => socket.send_to(&syslog_line(line, level), SYSLOG_SOCKET).map(drop),
+                Sink::Syslog(Some(socket)) => {
+                    socket.send_to(&syslog_line(line, level), SYSLOG_SOCKET).map(drop)
+                }
                 #[cfg(unix)]
                 Sink::Syslog(None) => Ok(()),
             };
