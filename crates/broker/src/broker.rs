@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::auth::{AllowAll, AllowAnonymous, Authenticator, Authorizer, ClientInfo};
+use crate::auth::{Authorizer, ClientInfo};
 use crate::clients::ClientDirectory;
 use crate::config::Config;
 use crate::message::Message;
@@ -33,8 +33,12 @@ use crate::stats::{DropReason, Stats};
 /// Session expiry that means "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
 
-/// Reloads the configuration when an operator asks (admin API, SIGHUP); answers what was done.
-pub type ReloadHook = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+/// What a reload answers: what was done, or why nothing changed.
+pub type ReloadOutcome = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
+
+/// Reloads the configuration when an operator asks through the admin API (the binary sets it: the file
+/// to re-read is its business).
+pub type ReloadHook = Arc<dyn Fn() -> ReloadOutcome + Send + Sync>;
 
 /// How long a new connection waits for the connection it takes over to let go.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,8 +50,6 @@ pub struct BrokerShared {
     pub router: Router,
     pub retained: RwLock<RetainedIndex<Arc<Message>>>,
     pub sessions: SessionRegistry,
-    pub authenticator: Arc<dyn Authenticator>,
-    pub authorizer: Arc<dyn Authorizer>,
     pub stats: Stats,
     pub shutdown: CancellationToken,
     next_connection_id: AtomicU64,
@@ -81,13 +83,10 @@ pub struct Attachment {
 
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
-        let allow_anonymous = config.security.allow_anonymous.unwrap_or(config.listeners.is_empty());
         BrokerShared {
             router: Router::default(),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
-            authenticator: Arc::new(AllowAnonymous { allow_anonymous }),
-            authorizer: Arc::new(AllowAll),
             stats: Stats::default(),
             shutdown: CancellationToken::new(),
             next_connection_id: AtomicU64::new(1),
@@ -106,9 +105,13 @@ impl BrokerShared {
     }
 
     /// Runs the reload hook; `None` when none is set.
-    pub fn reload(&self) -> Option<Result<String, String>> {
+    pub async fn reload_hook(&self) -> Option<Result<String, String>> {
+        // Cloned first: the lock is never held across the await.
         let hook = self.reload.0.read().clone();
-        hook.map(|h| h())
+        match hook {
+            Some(h) => Some(h().await),
+            None => None,
+        }
     }
 
     pub fn next_connection_id(&self) -> u64 {

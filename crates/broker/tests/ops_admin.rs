@@ -229,13 +229,13 @@ async fn reload_calls_the_hook_or_answers_501() {
     let counted = calls.clone();
     broker.shared().set_reload_hook(Arc::new(move || {
         counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok("reloaded 1 file".to_owned())
+        Box::pin(async { Ok("reloaded 1 file".to_owned()) })
     }));
     let ok = http(addr, "POST", "/api/v1/reload", None, None).await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.json()["result"], "reloaded 1 file");
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-    broker.shared().set_reload_hook(Arc::new(|| Err("bad line 3".to_owned())));
+    broker.shared().set_reload_hook(Arc::new(|| Box::pin(async { Err("bad line 3".to_owned()) })));
     let failed = http(addr, "POST", "/api/v1/reload", None, None).await;
     assert_eq!(failed.status, 500);
     assert!(failed.json()["error"].as_str().unwrap().contains("bad line 3"));

@@ -17,9 +17,15 @@ const OPENAPI: &str = include_str!("../../../docs/admin-api.yaml");
 const OPERATING: &str = include_str!("../../../docs/operating.md");
 const ROUTES: &str = include_str!("../src/admin/routes.rs");
 
+fn packaging(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging").join(name)
+}
+
 #[test]
 fn the_sample_tern_toml_loads_with_every_operations_setting() {
-    let config: Config = toml::from_str(TERN_TOML).unwrap();
+    let (config, notices) = Config::load_with_notices(packaging("tern.toml")).unwrap();
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(config, Config::from_toml_str(TERN_TOML, "tern.toml").unwrap());
     assert_eq!(config.sys_interval, 10);
     assert_eq!(config.http.listen.as_deref(), Some("127.0.0.1:9883"));
     assert!(config.http.token.is_none(), "no shipped secret");
@@ -37,8 +43,9 @@ fn the_sample_tern_toml_loads_with_every_operations_setting() {
 
 #[tokio::test]
 async fn a_broker_runs_on_the_sample_configuration() {
-    let mut config: Config = toml::from_str(TERN_TOML).unwrap();
-    // Ephemeral ports instead of 1883 and 9883; everything else as shipped.
+    let mut config = Config::load(packaging("tern.toml")).unwrap();
+    // Ephemeral ports instead of 1883 and 9883, and no password file; everything else as shipped.
+    config.security.password_file = None;
     config.listeners[0].port = 0;
     config.listeners[0].bind_address = Some("127.0.0.1".into());
     config.http.listen = Some("127.0.0.1:0".into());
@@ -54,6 +61,17 @@ fn the_systemd_unit_reloads_with_sighup_and_the_image_installs_the_cli_crate() {
     assert!(SERVICE.lines().any(|l| l.starts_with("ExecStart=/usr/local/bin/tern broker -c ")));
     assert!(DOCKERFILE.contains("cargo install --locked --path crates/cli"));
     assert!(DOCKERFILE.contains("ENTRYPOINT [\"/usr/local/bin/tern\", \"broker\"]"));
+}
+
+#[test]
+fn the_sample_mosquitto_conf_loads_as_mosquitto_would() {
+    let (config, notices) = Config::load_with_notices(packaging("mosquitto.conf")).unwrap();
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(config.listeners.len(), 1);
+    assert_eq!(config.listeners[0].port, 1883);
+    assert_eq!(config.security.allow_anonymous, Some(true));
+    assert!(config.persistence.enabled);
+    assert_eq!(config.sys_interval, 10);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Malformed and forbidden frames: each row names the rule it breaks, the protocol version, the bytes, the
 //! exact error, and the MQTT 5.0 reason code a receiver answers with (0x81 Malformed Packet, 0x82 Protocol
 //! Error, 0x84 Unsupported Protocol Version, 0x94 Topic Alias invalid, 0x95 Packet too large).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use tern_codec::topic::TopicError;
 use tern_codec::wire::VARINT_MAX;

@@ -1,6 +1,7 @@
 //! Property tests: every one of the 15 packet types in each of the 3 protocol versions survives
 //! `decode(encode(p)) == p` with the whole frame consumed; a frame fed in pieces decodes to the same packet
 //! once complete; arbitrary and corrupted bytes never make the decoder panic.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::num::NonZeroU16;
 

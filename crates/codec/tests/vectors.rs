@@ -2,6 +2,7 @@
 //! written by hand from the encoding rules of the specs (fixed header 2.1 / 2.2, data representation 1.5,
 //! properties 2.2.2, each packet's section 3.x). Each vector is checked both ways: the bytes decode to the
 //! model, and the model encodes to the bytes.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::num::NonZeroU16;
 

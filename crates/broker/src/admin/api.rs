@@ -290,8 +290,8 @@ pub fn publish(broker: &BrokerShared, body: &[u8]) -> Reply {
 }
 
 /// `POST /api/v1/reload`: runs the broker's reload hook; 501 when there is none.
-pub fn reload(broker: &BrokerShared) -> Reply {
-    match broker.reload() {
+pub async fn reload(broker: &BrokerShared) -> Reply {
+    match broker.reload_hook().await {
         None => Reply::error(StatusCode::NOT_IMPLEMENTED, "configuration reload is not available"),
         Some(Ok(result)) => Reply::ok(json!({ "reloaded": true, "result": result })),
         Some(Err(e)) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, format!("reload failed: {e}")),

@@ -115,7 +115,7 @@ pub async fn handle(broker: &Arc<BrokerShared>, req: Request<Incoming>) -> Respo
             api::delete_retained(broker, topic)
         }
         ("publish", None, &Method::POST) => api::publish(broker, &body),
-        ("reload", None, &Method::POST) => api::reload(broker),
+        ("reload", None, &Method::POST) => api::reload(broker).await,
         ("broker" | "clients" | "subscriptions" | "retained", _, _) if tail.is_none() => {
             return not_allowed("GET")
         }

@@ -127,9 +127,11 @@ pub(crate) async fn accept(
         connect.username = Some(identity.as_str().into());
         connect.password = None;
     } else {
-        authenticate(cx, &client_id, &connect).await.map_err(refuse)?;
+        let credentials =
+            Credentials { username: connect.username.clone(), password: connect.password.clone() };
+        authenticate(cx, &client_id, &credentials).await.map_err(refuse)?;
     }
-    if security.use_username_as_clientid {
+    if cx.listener.use_username_as_clientid {
         match &connect.username {
             Some(u) => client_id = u.clone(),
             None => return Err(refuse(ReasonCode::NOT_AUTHORIZED)),
@@ -147,16 +149,23 @@ pub(crate) async fn accept(
     Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
 }
 
+/// What a client authenticated with, kept to check it again after a reload.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Credentials {
+    pub username: Option<ByteString>,
+    pub password: Option<bytes::Bytes>,
+}
+
 /// Asks the listener's authenticator, off the async workers: password hashing is slow on purpose.
-async fn authenticate(
+pub(crate) async fn authenticate(
     cx: &super::ConnectionContext,
     client_id: &ByteString,
-    connect: &Connect,
+    credentials: &Credentials,
 ) -> Result<(), ReasonCode> {
     let peer = cx.peer;
-    let authenticator = cx.listener.authenticator.clone();
-    let username = connect.username.clone();
-    let password = connect.password.clone();
+    let authenticator = cx.listener.authenticator();
+    let username = credentials.username.clone();
+    let password = credentials.password.clone();
     let id_for_auth = client_id.clone();
     let decision = tokio::task::spawn_blocking(move || {
         authenticator.authenticate(&ConnectInfo {
@@ -181,7 +190,12 @@ fn generate_client_id(prefix: &str) -> String {
 }
 
 /// The CONNACK for an accepted CONNECT, with the MQTT 5.0 properties that tell the client our limits.
-pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_present: bool) -> ConnAck {
+pub(crate) fn connack(
+    broker: &BrokerShared,
+    listener: &crate::listener::ListenerContext,
+    accepted: &Accepted,
+    session_present: bool,
+) -> ConnAck {
     let mut properties = Properties::default();
     if accepted.connect.protocol.is_v5() {
         let limits = &broker.config.limits;
@@ -191,8 +205,8 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
         }
         properties.server_keep_alive = accepted.server_keep_alive;
         properties.receive_maximum = Some(limits.max_inflight_messages.max(1)).filter(|&r| r != u16::MAX);
-        if limits.max_qos < 2 {
-            properties.maximum_qos = tern_codec::QoS::from_u8(limits.max_qos);
+        if listener.max_qos < 2 {
+            properties.maximum_qos = tern_codec::QoS::from_u8(listener.max_qos);
         }
         if !limits.retain_available {
             properties.retain_available = Some(false);
@@ -200,8 +214,8 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
         if limits.max_packet_size < tern_codec::Limits::default().max_packet_size {
             properties.maximum_packet_size = Some(limits.max_packet_size);
         }
-        if limits.max_topic_alias > 0 {
-            properties.topic_alias_maximum = Some(limits.max_topic_alias);
+        if listener.max_topic_alias > 0 {
+            properties.topic_alias_maximum = Some(listener.max_topic_alias);
         }
     }
     ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }

@@ -119,7 +119,7 @@ impl Connection {
             }
         }
         let limits = &self.broker.config.limits;
-        if publish.qos.as_u8() > limits.max_qos {
+        if publish.qos.as_u8() > self.listener.max_qos {
             // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
             return Err(Exit::violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above the server's Maximum QoS"));
         }
@@ -169,7 +169,7 @@ impl Connection {
         }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
-        if reserved || !self.listener.authorizer.can_publish(&self.client_info(), &topic) {
+        if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
             // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
             self.ack_publish(
                 qos,
@@ -247,12 +247,12 @@ impl Connection {
 
     fn on_subscribe(&mut self, subscribe: Subscribe) {
         let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
-        let max_qos = QoS::from_u8(self.broker.config.limits.max_qos).unwrap_or(QoS::ExactlyOnce);
+        let max_qos = QoS::from_u8(self.listener.max_qos).unwrap_or(QoS::ExactlyOnce);
         let now = Instant::now();
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
             let filter = self.mount(&request.filter);
-            if !self.listener.authorizer.can_subscribe(&self.client_info(), &filter) {
+            if !self.listener.security().authorizer.can_subscribe(&self.client_info(), &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
                 continue;
             }
@@ -282,7 +282,7 @@ impl Connection {
             // Retained messages are not sent for a shared subscription [MQTT-3.8.4-..].
             if send_retained && parse_shared(&filter).is_none() {
                 for message in self.broker.retained_matching(&filter, now) {
-                    if !self.listener.authorizer.can_receive(&self.client_info(), &message.topic) {
+                    if !self.listener.security().authorizer.can_receive(&self.client_info(), &message.topic) {
                         continue;
                     }
                     // [MQTT-3.3.1-9] Retained messages sent on subscribe carry RETAIN = 1.

@@ -102,6 +102,9 @@ pub(crate) struct Connection {
     id: u64,
     peer: Option<SocketAddr>,
     listener: Arc<ListenerContext>,
+    /// Where the connection came from, and how it authenticated: checked again on reload.
+    context: ConnectionContext,
+    credentials: connect::Credentials,
     version: ProtocolVersion,
     client_id: ByteString,
     username: Option<ByteString>,
@@ -173,7 +176,7 @@ where
             control_tx,
         )
         .await;
-    let connack = connect::connack(&broker, &accepted, attachment.session_present);
+    let connack = connect::connack(&broker, &cx.listener, &accepted, attachment.session_present);
     let connect = accepted.connect;
     let v = connect.protocol;
     if verbose || broker.config.log.connection_messages {
@@ -215,7 +218,11 @@ where
     let mut conn = Connection {
         id: connection_id,
         peer,
-        listener: cx.listener,
+        listener: cx.listener.clone(),
+        credentials: connect::Credentials {
+            username: connect.username.clone(),
+            password: connect.password.clone(),
+        },
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -223,7 +230,7 @@ where
         outbound,
         inbound,
         keep_alive: KeepAlive::new(accepted.keep_alive, Instant::now()),
-        aliases_in: InboundAliases::new(if v.is_v5() { limits.max_topic_alias } else { 0 }),
+        aliases_in: InboundAliases::new(if v.is_v5() { cx.listener.max_topic_alias } else { 0 }),
         aliases_out: OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
         client_max_packet: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
         problem_information: connect.properties.request_problem_information.unwrap_or(true),
@@ -234,6 +241,7 @@ where
         wbuf: BytesMut::with_capacity(1024),
         record,
         rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
+        context: cx,
         broker,
     };
     conn.send_packet(&Packet::ConnAck(connack));
@@ -300,6 +308,11 @@ impl Connection {
                 ctl = control.recv() => match ctl {
                     Some(Control::TakenOver(ack)) => return Exit::TakenOver(ack),
                     Some(Control::Kick(rc)) => return Exit::Kicked(rc),
+                    Some(Control::Recheck) => {
+                        if let Err(exit) = self.recheck().await {
+                            return exit;
+                        }
+                    }
                     None => return Exit::Closed,
                 },
                 res = write_or_flush(writer, &mut self.wbuf), if !self.wbuf.is_empty() || needs_flush => match res {
@@ -353,6 +366,27 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// After a reload: authenticates again with the credentials of CONNECT and drops subscriptions the new
+    /// rules no longer allow. A client that is no longer allowed in is disconnected (v5: 0x87).
+    async fn recheck(&mut self) -> Result<(), Exit> {
+        if self.context.certificate_username.is_none() {
+            connect::authenticate(&self.context, &self.client_id, &self.credentials)
+                .await
+                .map_err(|_| Exit::Kicked(ReasonCode::NOT_AUTHORIZED))?;
+        }
+        let filters: Vec<ByteString> = self.session.state.lock().subscriptions.keys().cloned().collect();
+        let security = self.listener.security();
+        let client =
+            crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
+        for filter in filters {
+            if !security.authorizer.can_subscribe(&client, &filter) {
+                self.broker.router.unsubscribe(&filter, &self.client_id);
+                self.session.state.lock().subscriptions.remove(&filter);
+            }
+        }
+        Ok(())
     }
 
     /// A client's topic or filter as the broker sees it: with the listener's mount point in front.
@@ -425,7 +459,7 @@ impl Connection {
         let parked = ParkedState { outbound: self.outbound, inbound: self.inbound };
         self.broker.detach(&self.session, self.id, parked, self.session_expiry);
         if let Some(will) = will {
-            let authorizer = self.listener.authorizer.clone();
+            let authorizer = self.listener.authorizer();
             self.broker.handle_will(
                 &self.session,
                 will,

@@ -63,7 +63,7 @@ impl Connection {
         if message.is_expired(now) {
             return; // [MQTT-3.3.2-5] Expired messages are not delivered.
         }
-        if !self.listener.authorizer.can_receive(&self.client_info_ref(), &message.topic) {
+        if !self.listener.security().authorizer.can_receive(&self.client_info_ref(), &message.topic) {
             return;
         }
         let mut publish = self.publish_for(&delivery, now);
@@ -96,7 +96,7 @@ impl Connection {
     /// [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is dropped for that client.
     fn fits(&self, publish: &Publish) -> bool {
         self.client_max_packet == u32::MAX
-            || Packet::Publish(publish.clone()).encoded_len(self.version) <= self.client_max_packet as usize
+            || publish.encoded_len(self.version) <= self.client_max_packet as usize
     }
 
     fn dropped_too_large(&self) {

@@ -20,6 +20,9 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use arc_swap::{ArcSwap, ArcSwapOption};
+
+use crate::auth::files::Security;
 use crate::auth::{Authenticator, Authorizer};
 use crate::broker::BrokerShared;
 use crate::config::{ListenerConfig, Protocol};
@@ -33,19 +36,27 @@ pub enum ListenerError {
     Bind { addr: String, source: io::Error },
     #[error("listener on port {port}: {source}")]
     Tls { port: u16, source: tls::TlsError },
+    #[error("listener on port {port}: {source}")]
+    Security { port: u16, source: crate::auth::files::SecurityError },
 }
 
-/// What a listener gives the connections it accepts.
+/// What a listener gives the connections it accepts. Security and certificates can be swapped by a reload
+/// while connections are open: they read the current ones at each check.
 pub struct ListenerContext {
     pub port: u16,
     pub protocol: Protocol,
-    pub tls: Option<TlsAcceptor>,
+    tls: ArcSwapOption<TlsAcceptor>,
+    security: ArcSwap<Security>,
     /// Take the user name from the client certificate's common name (or whole subject).
     pub identity_as_username: Option<IdentitySource>,
     /// Prefix of every topic this listener's clients see.
     pub mount_point: Option<String>,
-    pub authenticator: Arc<dyn Authenticator>,
-    pub authorizer: Arc<dyn Authorizer>,
+    /// Replace each client's id by its user name.
+    pub use_username_as_clientid: bool,
+    /// Highest QoS this listener's clients may use (v5 Maximum QoS).
+    pub max_qos: u8,
+    /// Topic aliases this listener's v5 clients may use towards the broker.
+    pub max_topic_alias: u16,
     limit: Option<Arc<Semaphore>>,
 }
 
@@ -54,10 +65,66 @@ impl std::fmt::Debug for ListenerContext {
         f.debug_struct("ListenerContext")
             .field("port", &self.port)
             .field("protocol", &self.protocol)
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.tls.load().is_some())
             .field("identity_as_username", &self.identity_as_username)
             .field("mount_point", &self.mount_point)
             .finish_non_exhaustive()
+    }
+}
+
+impl ListenerContext {
+    fn tls_for(config: &ListenerConfig) -> Result<Option<TlsAcceptor>, ListenerError> {
+        config
+            .tls
+            .as_ref()
+            .map(|t| tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source }))
+            .transpose()
+    }
+
+    /// The authenticator in force.
+    pub fn authenticator(&self) -> Arc<dyn Authenticator> {
+        self.security.load().authenticator.clone()
+    }
+
+    /// The authorizer in force.
+    pub fn authorizer(&self) -> Arc<dyn Authorizer> {
+        self.security.load().authorizer.clone()
+    }
+
+    /// The security in force, without taking a reference count (for per-message checks).
+    pub fn security(&self) -> arc_swap::Guard<Arc<Security>> {
+        self.security.load()
+    }
+
+    /// Reads the listener's certificates again, without applying them: a reload applies every listener's
+    /// new settings only when all of them could be read.
+    pub fn prepare_reload(
+        &self,
+        config: &ListenerConfig,
+        security: Security,
+    ) -> Result<PreparedReload, ListenerError> {
+        Ok(PreparedReload { tls: Self::tls_for(config)?, security })
+    }
+
+    /// Puts prepared settings in force for new connections and for every check of open ones.
+    pub fn apply_reload(&self, prepared: PreparedReload) {
+        self.tls.store(prepared.tls.map(Arc::new));
+        self.security.store(Arc::new(prepared.security));
+    }
+}
+
+/// A listener's settings read by a reload, not yet in force.
+pub struct PreparedReload {
+    tls: Option<TlsAcceptor>,
+    security: Security,
+}
+
+impl std::fmt::Debug for PreparedReload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedReload")
+            .field("tls", &self.tls.is_some())
+            .field("security", &self.security)
+            .finish()
     }
 }
 
@@ -69,18 +136,13 @@ pub enum IdentitySource {
 }
 
 impl ListenerContext {
-    /// The context for `config`, with the security of `authenticator`/`authorizer`.
+    /// The context for `config`, with `security`.
     pub fn new(
+        broker: &crate::config::Config,
         config: &ListenerConfig,
-        authenticator: Arc<dyn Authenticator>,
-        authorizer: Arc<dyn Authorizer>,
+        security: Security,
     ) -> Result<Self, ListenerError> {
-        let tls = match &config.tls {
-            Some(t) => {
-                Some(tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source })?)
-            }
-            None => None,
-        };
+        let tls = Self::tls_for(config)?;
         let identity_as_username = config.tls.as_ref().and_then(|t| {
             if t.use_subject_as_username {
                 Some(IdentitySource::Subject)
@@ -93,11 +155,13 @@ impl ListenerContext {
         Ok(ListenerContext {
             port: config.port,
             protocol: config.protocol,
-            tls,
+            tls: ArcSwapOption::new(tls.map(Arc::new)),
+            security: ArcSwap::from_pointee(security),
             identity_as_username,
             mount_point: config.mount_point.clone().filter(|m| !m.is_empty()),
-            authenticator,
-            authorizer,
+            use_username_as_clientid: config.use_username_as_clientid,
+            max_qos: broker.max_qos_for(config),
+            max_topic_alias: broker.max_topic_alias_for(config),
             limit: config.max_connections.map(|n| Arc::new(Semaphore::new(n))),
         })
     }
@@ -117,18 +181,6 @@ pub struct BoundListener {
     pub local_addr: Option<SocketAddr>,
     socket: Socket,
     context: Arc<ListenerContext>,
-}
-
-/// The listeners to open: the configured ones, or Mosquitto 2's default of loopback port 1883.
-pub fn effective_listeners(configured: &[ListenerConfig]) -> Vec<ListenerConfig> {
-    if configured.is_empty() {
-        vec![
-            ListenerConfig { bind_address: Some("127.0.0.1".into()), ..ListenerConfig::default() },
-            ListenerConfig { bind_address: Some("::1".into()), ..ListenerConfig::default() },
-        ]
-    } else {
-        configured.to_vec()
-    }
 }
 
 /// Binds one listener's addresses. With `required` false, failing to bind is only a warning.
@@ -320,7 +372,8 @@ async fn serve_transport(
     listener: Arc<ListenerContext>,
 ) {
     let mut cx = ConnectionContext { peer, certificate_username: None, listener: listener.clone() };
-    let stream: BoxedStream = match &listener.tls {
+    let acceptor = listener.tls.load_full();
+    let stream: BoxedStream = match acceptor.as_deref() {
         Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
                 if let Some(source) = listener.identity_as_username {

@@ -336,3 +336,156 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> 
 pub(crate) fn read_packet_id(r: &mut Reader) -> Result<NonZeroU16, DecodeError> {
     NonZeroU16::new(r.u16("packet identifier")?).ok_or(DecodeError::ZeroPacketId)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::Properties;
+    use crate::reason::ReasonCode;
+    use crate::ByteString;
+
+    fn id(n: u16) -> NonZeroU16 {
+        NonZeroU16::new(n).unwrap()
+    }
+
+    fn rejected(packet: Packet, v: ProtocolVersion) -> EncodeError {
+        let mut buf = BytesMut::new();
+        let err = encode(&packet, v, &mut buf).unwrap_err();
+        assert!(buf.is_empty(), "nothing is written for a refused packet");
+        err
+    }
+
+    #[test]
+    fn encode_refuses_what_a_decoder_would_reject() {
+        use ProtocolVersion::{V311, V5};
+        let violation = |e: EncodeError| match e {
+            EncodeError::SpecViolation(text) => text.split(']').next().unwrap_or("").trim_start_matches('['),
+            other => panic!("{other:?}"),
+        };
+        let dup_qos0 = Publish { dup: true, ..Publish::new("t", "") };
+        assert_eq!(violation(rejected(Packet::Publish(dup_qos0), V311)), "MQTT-3.3.1-2");
+        assert_eq!(violation(rejected(Packet::Publish(Publish::new("", "")), V311)), "MQTT-4.7.3-1");
+        assert_eq!(violation(rejected(Packet::Publish(Publish::new("", "")), V5)), "MQTT-3.3.2.1");
+        let alias_zero = Publish {
+            properties: Properties { topic_alias: Some(0), ..Properties::default() },
+            ..Publish::new("t", "")
+        };
+        assert_eq!(violation(rejected(Packet::Publish(alias_zero), V5)), "MQTT-3.3.2-8");
+        let no_id = Publish { qos: crate::QoS::AtLeastOnce, ..Publish::new("t", "") };
+        assert_eq!(rejected(Packet::Publish(no_id), V311), EncodeError::PacketIdMismatch);
+        let long = Publish::new(ByteString::from("x".repeat(65_536)), "");
+        assert_eq!(rejected(Packet::Publish(long), V311), EncodeError::FieldTooLong("topic name"));
+
+        let alias_in_connack = ConnAck {
+            properties: Properties { topic_alias: Some(1), ..Properties::default() },
+            ..ConnAck::default()
+        };
+        assert_eq!(
+            rejected(Packet::ConnAck(alias_in_connack), V5),
+            EncodeError::PropertyNotAllowed { id: 0x23, packet: "CONNACK" }
+        );
+        let present_refused =
+            ConnAck { session_present: true, reason_code: ReasonCode::NOT_AUTHORIZED, ..ConnAck::default() };
+        assert_eq!(violation(rejected(Packet::ConnAck(present_refused), V311)), "MQTT-3.2.2-6");
+        let max_qos_2 = ConnAck {
+            properties: Properties { maximum_qos: Some(crate::QoS::ExactlyOnce), ..Properties::default() },
+            ..ConnAck::default()
+        };
+        assert_eq!(violation(rejected(Packet::ConnAck(max_qos_2), V5)), "MQTT-3.2.2.3.4");
+
+        let empty_sub = Subscribe { packet_id: id(1), filters: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::Subscribe(empty_sub), V311)), "MQTT-3.8.3-2");
+        let shared_no_local = Subscribe {
+            packet_id: id(1),
+            filters: vec![SubscriptionRequest {
+                filter: ByteString::from_static("$share/g/t"),
+                options: SubscriptionOptions { no_local: true, ..SubscriptionOptions::default() },
+            }],
+            properties: Properties::default(),
+        };
+        assert_eq!(violation(rejected(Packet::Subscribe(shared_no_local), V5)), "MQTT-3.8.3-4");
+        let two_ids = Subscribe {
+            packet_id: id(1),
+            filters: vec![SubscriptionRequest {
+                filter: ByteString::from_static("t"),
+                options: SubscriptionOptions::default(),
+            }],
+            properties: Properties { subscription_identifiers: vec![1, 2], ..Properties::default() },
+        };
+        assert_eq!(violation(rejected(Packet::Subscribe(two_ids), V5)), "MQTT-3.8.2.1.2");
+        let empty_suback =
+            SubAck { packet_id: id(1), reason_codes: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::SubAck(empty_suback), V311)), "MQTT-3.8.4-6");
+        let empty_unsub =
+            Unsubscribe { packet_id: id(1), filters: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::Unsubscribe(empty_unsub), V5)), "MQTT-3.10.3-2");
+        let empty_unsuback =
+            UnsubAck { packet_id: id(1), reason_codes: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::UnsubAck(empty_unsuback), V5)), "MQTT-3.11.3-1");
+
+        let bad_puback = Ack { reason_code: ReasonCode::PACKET_IDENTIFIER_NOT_FOUND, ..Ack::new(id(1)) };
+        assert_eq!(violation(rejected(Packet::PubAck(bad_puback), V5)), "MQTT-3.4.2-1");
+        let bad_disconnect = Disconnect::new(ReasonCode::CONTINUE_AUTHENTICATION);
+        assert_eq!(violation(rejected(Packet::Disconnect(bad_disconnect), V5)), "MQTT-3.14.2-1");
+        let bad_auth = Auth { reason_code: ReasonCode::NOT_AUTHORIZED, ..Auth::default() };
+        assert_eq!(violation(rejected(Packet::Auth(bad_auth), V5)), "MQTT-3.15.2-1");
+        assert_eq!(
+            rejected(Packet::Auth(Auth::default()), V311),
+            EncodeError::NotInVersion(PacketType::Auth, V311)
+        );
+
+        let password_only = Connect { password: Some(crate::Bytes::from_static(b"p")), ..Connect::default() };
+        assert_eq!(violation(rejected(Packet::Connect(Box::new(password_only)), V311)), "MQTT-3.1.2-22");
+        let data_without_method = Connect {
+            protocol: V5,
+            properties: Properties {
+                authentication_data: Some(crate::Bytes::from_static(b"d")),
+                ..Properties::default()
+            },
+            ..Connect::default()
+        };
+        assert_eq!(
+            violation(rejected(Packet::Connect(Box::new(data_without_method)), V5)),
+            "MQTT-3.1.2.11.10"
+        );
+        let zero_receive_maximum = Connect {
+            protocol: V5,
+            properties: Properties { receive_maximum: Some(0), ..Properties::default() },
+            ..Connect::default()
+        };
+        assert_eq!(violation(rejected(Packet::Connect(Box::new(zero_receive_maximum)), V5)), "MQTT-3.1.2.11");
+    }
+
+    #[test]
+    fn first_byte_is_checked_before_the_rest_arrives() {
+        use ProtocolVersion::{V31, V311, V5};
+        let early = |first: u8, v| check_first_byte(first, v);
+        assert_eq!(early(0x30, V311), Ok(PacketType::Publish));
+        assert_eq!(early(0x3D, V311), Ok(PacketType::Publish)); // DUP, QoS 2, retain
+        assert_eq!(early(0x36, V311), Err(DecodeError::InvalidQoS));
+        assert_eq!(early(0x39, V5), Err(DecodeError::DupOnQoS0));
+        assert_eq!(early(0x62, V5), Ok(PacketType::PubRel));
+        assert_eq!(early(0x6A, V31), Ok(PacketType::PubRel));
+        assert_eq!(
+            early(0x6A, V311),
+            Err(DecodeError::InvalidFlags { packet: PacketType::PubRel, flags: 0xA })
+        );
+        assert_eq!(early(0x48, V31), Err(DecodeError::InvalidFlags { packet: PacketType::PubAck, flags: 8 }));
+        assert_eq!(early(0xF0, V5), Ok(PacketType::Auth));
+        assert_eq!(early(0xF0, V311), Err(DecodeError::AuthBeforeV5(V311)));
+        assert_eq!(early(0x00, V5), Err(DecodeError::ReservedPacketType(0)));
+    }
+
+    #[test]
+    fn frame_len_is_the_whole_frame_once_the_fixed_header_is_in() {
+        assert_eq!(frame_len(&[0x30], 100), Ok(None));
+        assert_eq!(frame_len(&[0x30, 0x80], 100), Ok(None));
+        assert_eq!(frame_len(&[0x30, 0x05], 100), Ok(Some(7)));
+        assert_eq!(frame_len(&[0x30, 0x80, 0x01], 200), Ok(Some(131)));
+        assert_eq!(
+            frame_len(&[0x30, 0x80, 0x01], 130),
+            Err(DecodeError::PacketTooLarge { size: 131, max: 130 })
+        );
+        assert_eq!(frame_len(&[0xC0, 0x00], 2), Ok(Some(2)));
+    }
+}

@@ -109,6 +109,12 @@ impl Publish {
         buf.put_slice(&self.payload);
     }
 
+    /// Size of the whole encoded packet in `v`, as compared against a Maximum Packet Size.
+    pub fn encoded_len(&self, v: ProtocolVersion) -> usize {
+        let body = self.body_len(v);
+        1 + varint_len(body) + body
+    }
+
     /// Encodes the fixed and variable headers only, so a writer can send the shared payload after them
     /// without copying it (vectored write). Appends to `buf`.
     pub fn encode_header(&self, v: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
