@@ -99,6 +99,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         }
         let pid_file = config.pid_file.clone();
         let broker = Broker::new(config).start().await.context("starting the broker")?;
+        sinks.publish_to(broker.shared().clone());
         serve_signals(&broker, &args, &sinks).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;

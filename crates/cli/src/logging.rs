@@ -1,6 +1,7 @@
 //! Log output in Mosquitto's shape, `UNIX_TIME: message`, to the destinations of `log_dest`: `stdout`,
-//! `stderr`, `file PATH` (reopened on SIGHUP, so logrotate can move it away) and `syslog` (the local
-//! `/dev/log` socket, facility daemon, without the time prefix since syslog adds its own).
+//! `stderr`, `file PATH` (reopened on SIGHUP, so logrotate can move it away), `syslog` (the local
+//! `/dev/log` socket, facility daemon, without the time prefix since syslog adds its own) and `topic`
+//! (`$SYS/broker/log/E|W|N|D`, as Mosquitto publishes them, once the broker runs).
 //!
 //! The broker never logs passwords or message payloads, only their sizes.
 
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
+use tern_broker::BrokerShared;
+use tokio::sync::mpsc;
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
@@ -42,7 +45,16 @@ enum Sink {
     },
     #[cfg(unix)]
     Syslog(Option<std::os::unix::net::UnixDatagram>),
+    /// Lines for `$SYS/broker/log/...`, handed to a task that publishes them: publishing from inside a log
+    /// call could take a lock the logging code already holds.
+    Topic(Mutex<Option<mpsc::Sender<LogLine>>>),
 }
+
+/// A formatted log line and its level.
+type LogLine = (Level, Vec<u8>);
+
+/// Log lines waiting to be published to `$SYS/broker/log/...`; more are dropped.
+const TOPIC_BACKLOG: usize = 1024;
 
 /// Every destination, shared by the subscriber and the SIGHUP handler.
 #[derive(Debug)]
@@ -69,6 +81,7 @@ impl LogSinks {
                     let socket = std::os::unix::net::UnixDatagram::unbound().ok();
                     sinks.push(Sink::Syslog(socket));
                 }
+                "topic" => sinks.push(Sink::Topic(Mutex::new(None))),
                 "none" => {}
                 _ => match dest.strip_prefix("file ").map(str::trim) {
                     Some(path) if !path.is_empty() => {
@@ -97,6 +110,23 @@ impl LogSinks {
         }
     }
 
+    /// Starts publishing log lines to `$SYS/broker/log/...` through `broker`, if `log_dest topic` is set.
+    /// Lines logged before this are not published.
+    pub fn publish_to(&self, broker: std::sync::Arc<BrokerShared>) {
+        for sink in &self.sinks {
+            if let Sink::Topic(sender) = sink {
+                let (tx, mut rx) = mpsc::channel::<LogLine>(TOPIC_BACKLOG);
+                *sender.lock() = Some(tx);
+                let broker = broker.clone();
+                tokio::spawn(async move {
+                    while let Some((level, line)) = rx.recv().await {
+                        publish_log_line(&broker, level, line);
+                    }
+                });
+            }
+        }
+    }
+
     fn write_line(&self, line: &[u8], level: Level) {
         for sink in &self.sinks {
             // A log line that cannot be written is dropped: logging never stops the broker.
@@ -113,9 +143,37 @@ impl LogSinks {
                 }
                 #[cfg(unix)]
                 Sink::Syslog(None) => Ok(()),
+                Sink::Topic(sender) => {
+                    if let Some(tx) = sender.lock().as_ref() {
+                        // Full: the line is dropped rather than making the logging thread wait.
+                        let _ = tx.try_send((level, line.to_vec()));
+                    }
+                    Ok(())
+                }
             };
         }
     }
+}
+
+/// Mosquitto's log topic for a level: `$SYS/broker/log/E` (error), `W`, `N` (notice), `D` (debug).
+fn log_topic(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "$SYS/broker/log/E",
+        Level::WARN => "$SYS/broker/log/W",
+        Level::INFO => "$SYS/broker/log/N",
+        Level::DEBUG | Level::TRACE => "$SYS/broker/log/D",
+    }
+}
+
+fn publish_log_line(broker: &BrokerShared, level: Level, mut line: Vec<u8>) {
+    while line.last().is_some_and(|b| *b == b'\n') {
+        line.pop();
+    }
+    let topic = log_topic(level);
+    let publish = tern_codec::Publish::new(topic, line);
+    let message =
+        tern_broker::message::Message::from_publish(publish, topic.into(), None, std::time::Instant::now());
+    broker.publish(std::sync::Arc::new(message));
 }
 
 /// RFC 3164 as the local daemon reads it: `<PRI>tern[PID]: message`, without our time prefix.
@@ -232,6 +290,14 @@ mod tests {
         sinks.write_line(b"3: to the new file\n", Level::INFO);
         assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "1: first\n2: still to the old file\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "3: to the new file\n");
+    }
+
+    #[test]
+    fn log_levels_map_to_mosquittos_log_topics() {
+        assert_eq!(log_topic(Level::ERROR), "$SYS/broker/log/E");
+        assert_eq!(log_topic(Level::WARN), "$SYS/broker/log/W");
+        assert_eq!(log_topic(Level::INFO), "$SYS/broker/log/N");
+        assert_eq!(log_topic(Level::DEBUG), "$SYS/broker/log/D");
     }
 
     #[test]

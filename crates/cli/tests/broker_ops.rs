@@ -97,3 +97,55 @@ fn logs_go_to_a_file_reopened_on_sighup_and_reload_works_by_signal_and_by_api() 
     assert!(status.success());
     wait_for_line(&log, "terminating");
 }
+
+#[test]
+fn log_dest_topic_publishes_log_lines_to_sys_broker_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tern.log");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listeners]]\nport = 0\nbind_address = \"127.0.0.1\"\n\n[security]\nallow_anonymous = true\n\n\
+             [log]\ndest = [\"topic\", \"file {}\"]\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut broker = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["broker", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = wait_for_line(&log, "Opening ipv4 listen socket on ");
+    let port = line.rsplit(':').next().unwrap().trim_end_matches('.').to_owned();
+
+    let sub = Command::new("mosquitto_sub")
+        .args(["-p", &port, "-t", "$SYS/broker/log/#", "-v", "-C", "1", "-W", "10", "-i", "log-reader"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each new client, the reader included, logs "New client connected ..." at notice level; keep
+    // connecting one until the reader, once subscribed, has seen such a line.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut sub = sub;
+    let status = loop {
+        let _ =
+            Command::new("mosquitto_pub").args(["-p", &port, "-t", "x", "-m", "y", "-i", "noisy"]).status();
+        if let Some(status) = sub.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no log line on $SYS/broker/log/#");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    sub.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("$SYS/broker/log/N "), "{out:?}");
+    assert!(out.contains(": New client connected from 127.0.0.1:"), "{out:?}");
+    assert!(out.trim_end().ends_with("(p2, c1, k60)."), "{out:?}");
+    broker.kill().unwrap();
+    let _ = broker.wait();
+}
