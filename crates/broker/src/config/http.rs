@@ -43,3 +43,19 @@ impl HttpConfig {
             || (self.username.is_some() && self.password.as_deref().is_some_and(|p| !p.is_empty()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn basic_credentials_come_in_pairs() {
+        let mut config = Config::default();
+        config.http.username = Some("ops".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("http.password"), "{err}");
+        config.http.password = Some("pw".into());
+        assert!(config.validate().is_ok());
+        assert!(config.http.has_credentials());
+    }
+}
