@@ -92,8 +92,8 @@ async fn metrics_parse_and_follow_a_scripted_workload() {
     assert_eq!(before.types["tern_connections"], "gauge");
     assert_eq!(before.types["tern_build"], "info");
 
-    // Workload: a subscriber, 3 QoS 1 and 2 QoS 0 messages, one retained; a persistent session that
-    // goes offline and overflows its queue of 2; a refused client id.
+    // Workload: a subscriber, 5 QoS 1 and 2 QoS 0 messages, one retained; a persistent session that
+    // goes offline and overflows its queue of 2 (QoS 1 is held up to twice the limit, then dropped).
     let mut sub = Mqtt::connect(addr, "sub", ProtocolVersion::V5).await;
     sub.subscribe("m/#", QoS::AtLeastOnce).await;
     let persistent = Connect { client_id: "away".into(), clean_start: false, ..Connect::default() };
@@ -103,13 +103,13 @@ async fn metrics_parse_and_follow_a_scripted_workload() {
     assert!(ops_support::eventually(|| broker.shared().clients.len() == 1).await);
 
     let mut publisher = Mqtt::connect(addr, "pub", ProtocolVersion::V311).await;
-    for i in 0..3u8 {
+    for i in 0..5u8 {
         publisher.publish("m/q1", &[i; 7], QoS::AtLeastOnce, i == 0).await;
     }
     for _ in 0..2 {
         publisher.publish("m/q0", b"abc", QoS::AtMostOnce, false).await;
     }
-    for _ in 0..5 {
+    for _ in 0..7 {
         sub.next_publish().await.unwrap();
     }
 
@@ -122,26 +122,26 @@ async fn metrics_parse_and_follow_a_scripted_workload() {
     assert_eq!(after.get("tern_sessions_offline{}"), 1.0);
     assert_eq!(after.get("tern_subscriptions{}"), 2.0);
     assert_eq!(after.get("tern_retained_messages{}"), 1.0);
-    assert_eq!(after.get("tern_publish_received_total{qos=1}"), 3.0);
+    assert_eq!(after.get("tern_publish_received_total{qos=1}"), 5.0);
     assert_eq!(after.get("tern_publish_received_total{qos=0}"), 2.0);
     assert_eq!(after.get("tern_publish_received_total{qos=2}"), 0.0);
-    assert_eq!(after.get("tern_publish_received_bytes_total{qos=1}"), 21.0);
+    assert_eq!(after.get("tern_publish_received_bytes_total{qos=1}"), 35.0);
     assert_eq!(after.get("tern_publish_received_bytes_total{qos=0}"), 6.0);
-    assert_eq!(after.get("tern_publish_sent_total{qos=1}"), 3.0);
+    assert_eq!(after.get("tern_publish_sent_total{qos=1}"), 5.0);
     assert_eq!(after.get("tern_publish_sent_total{qos=0}"), 2.0);
-    assert_eq!(after.get("tern_publish_sent_bytes_total{qos=1}"), 21.0);
-    // The offline session: 2 QoS 1 queued, the third dropped (queue full); QoS 0 not queued offline.
-    assert_eq!(after.get("tern_queued_messages{}"), 2.0);
-    assert_eq!(after.get("tern_queue_depth_max{}"), 2.0);
-    assert_eq!(after.get("tern_queued_bytes{}"), 2.0 * (4.0 + 7.0));
+    assert_eq!(after.get("tern_publish_sent_bytes_total{qos=1}"), 35.0);
+    // The offline session: 4 QoS 1 queued, the fifth dropped (queue full); QoS 0 not queued offline.
+    assert_eq!(after.get("tern_queued_messages{}"), 4.0);
+    assert_eq!(after.get("tern_queue_depth_max{}"), 4.0);
+    assert_eq!(after.get("tern_queued_bytes{}"), 4.0 * (4.0 + 7.0));
     assert_eq!(after.get("tern_publish_dropped_total{reason=queue_full}"), 1.0);
     assert_eq!(after.get("tern_publish_dropped_total{reason=offline}"), 2.0);
     assert_eq!(after.get("tern_publish_dropped_total{reason=memory}"), 0.0);
-    assert_eq!(after.get("tern_publish_latency_seconds_count{}"), 5.0);
-    assert_eq!(after.get("tern_publish_latency_seconds_bucket{le=+Inf}"), 5.0);
-    assert_eq!(after.get("tern_routing_duration_seconds_count{}"), 5.0);
+    assert_eq!(after.get("tern_publish_latency_seconds_count{}"), 7.0);
+    assert_eq!(after.get("tern_publish_latency_seconds_bucket{le=+Inf}"), 7.0);
+    assert_eq!(after.get("tern_routing_duration_seconds_count{}"), 7.0);
     assert!(after.get("tern_bytes_received_total{}") > before.get("tern_bytes_received_total{}"));
-    assert!(after.get("tern_packets_sent_total{}") >= 5.0 + 3.0);
+    assert!(after.get("tern_packets_sent_total{}") >= 7.0 + 5.0);
     assert!(after.get("tern_resident_memory_bytes{}") > 0.0);
     assert_eq!(after.get("tern_overloaded{}"), 0.0);
 
