@@ -21,15 +21,24 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::auth::{Authorizer, ClientInfo};
+use crate::clients::ClientDirectory;
 use crate::config::Config;
 use crate::message::Message;
+use crate::overload::{ConnectionGate, MemoryWatch};
 use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
 use crate::session::{Attached, Control, ParkedState, QueueLimits, Session, SessionRegistry};
-use crate::stats::Stats;
+use crate::stats::{DropReason, Stats};
 
 /// Session expiry that means "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
+
+/// What a reload answers: what was done, or why nothing changed.
+pub type ReloadOutcome = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
+
+/// Reloads the configuration when an operator asks through the admin API (the binary sets it: the file
+/// to re-read is its business).
+pub type ReloadHook = Arc<dyn Fn() -> ReloadOutcome + Send + Sync>;
 
 /// How long a new connection waits for the connection it takes over to let go.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,6 +54,23 @@ pub struct BrokerShared {
     pub shutdown: CancellationToken,
     next_connection_id: AtomicU64,
     pub started: Instant,
+    /// Connected clients, for operators.
+    pub clients: ClientDirectory,
+    /// Admission of new connections (accept rate).
+    pub connection_gate: ConnectionGate,
+    /// Resident memory and the high-water mark.
+    pub memory: MemoryWatch,
+    reload: ReloadSlot,
+}
+
+/// Where the reload hook is kept (a closure has no `Debug`).
+#[derive(Default)]
+struct ReloadSlot(RwLock<Option<ReloadHook>>);
+
+impl std::fmt::Debug for ReloadSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.read().is_some() { "ReloadSlot(set)" } else { "ReloadSlot(unset)" })
+    }
 }
 
 /// A session handed to a new connection.
@@ -58,7 +84,6 @@ pub struct Attachment {
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
         BrokerShared {
-            config,
             router: Router::default(),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
@@ -66,6 +91,26 @@ impl BrokerShared {
             shutdown: CancellationToken::new(),
             next_connection_id: AtomicU64::new(1),
             started: Instant::now(),
+            clients: ClientDirectory::default(),
+            connection_gate: ConnectionGate::new(&config.limits),
+            memory: MemoryWatch::new(config.limits.memory_high_water),
+            reload: ReloadSlot::default(),
+            config,
+        }
+    }
+
+    /// Sets what "reload the configuration" does.
+    pub fn set_reload_hook(&self, hook: ReloadHook) {
+        *self.reload.0.write() = Some(hook);
+    }
+
+    /// Runs the reload hook; `None` when none is set.
+    pub async fn reload_hook(&self) -> Option<Result<String, String>> {
+        // Cloned first: the lock is never held across the await.
+        let hook = self.reload.0.read().clone();
+        match hook {
+            Some(h) => Some(h().await),
+            None => None,
         }
     }
 
@@ -106,11 +151,23 @@ impl BrokerShared {
 
     /// Publishes a message accepted from a client (or a will): retained store, then fan-out.
     pub fn publish(&self, message: Arc<Message>) -> RouteOutcome {
+        if message.qos == tern_codec::QoS::AtMostOnce && message.publisher.is_some() && self.memory.is_over()
+        {
+            // Above the memory mark QoS 0 from clients goes first; it was never promised delivery.
+            self.stats.drop(DropReason::Memory, 1);
+            return RouteOutcome::default();
+        }
         if message.retain && self.config.limits.retain_available {
             self.store_retained(&message);
         }
+        let started = Instant::now();
         let outcome = self.router.route(&message);
-        Stats::add(&self.stats.publish_dropped, outcome.dropped as u64);
+        self.stats.routing_time.observe(started.elapsed());
+        self.stats.drop(DropReason::Offline, outcome.dropped_offline as u64);
+        self.stats.drop(
+            DropReason::QueueFull,
+            (outcome.dropped - outcome.dropped_offline + outcome.evicted) as u64,
+        );
         outcome
     }
 

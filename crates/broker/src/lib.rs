@@ -20,17 +20,27 @@
 //! - [`message`]: a message in flight through the broker
 //! - [`auth`]: authentication and authorization traits and built-in rules
 //! - [`stats`]: the counters
+//! - [`sys`]: the `$SYS/broker/...` topics
+//! - [`metrics`]: the Prometheus / OpenMetrics exposition and latency histograms
+//! - [`admin`]: the operators' HTTP listener (metrics, health, JSON admin API)
+//! - [`clients`]: connected clients as operators see them
+//! - [`overload`]: accept rate, publish rates, memory high-water mark
 
+pub mod admin;
 pub mod auth;
 pub mod broker;
+pub mod clients;
 pub mod config;
 mod connection;
 pub mod listener;
 pub mod message;
+pub mod metrics;
+pub mod overload;
 pub mod retained;
 pub mod router;
 pub mod session;
 pub mod stats;
+pub mod sys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +61,8 @@ pub enum StartError {
     Listener(#[from] ListenerError),
     #[error("no listener could be opened")]
     NoListener,
+    #[error(transparent)]
+    Http(#[from] admin::HttpError),
 }
 
 /// A broker, configured but not yet listening.
@@ -97,6 +109,7 @@ impl Broker {
         if bound.is_empty() {
             return Err(StartError::NoListener);
         }
+        let http = admin::bind(&shared.config.http).await?;
         if configured.is_empty() {
             info!("Starting in local only mode. Connections will only be possible from clients running on this machine.");
             info!("Create a configuration file which defines a listener to allow remote access.");
@@ -113,7 +126,48 @@ impl Broker {
                 connections.clone(),
             ));
         }
-        Ok(RunningBroker { shared, local_addrs, accept_tasks, connections, contexts, overrides })
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        let mut background = JoinSet::new();
+        if let Some(listener) = http {
+            background.spawn(admin::serve(listener, shared.clone()));
+        }
+        if shared.config.sys_interval > 0 {
+            background.spawn(sys::run(shared.clone(), Duration::from_secs(shared.config.sys_interval)));
+        }
+        if shared.config.limits.memory_high_water > 0 {
+            background.spawn(watch_memory(shared.clone()));
+        }
+        Ok(RunningBroker {
+            shared,
+            local_addrs,
+            http_addr,
+            accept_tasks,
+            background,
+            connections,
+            contexts,
+            overrides,
+        })
+    }
+}
+
+/// Samples resident memory for the high-water mark until shutdown.
+async fn watch_memory(shared: Arc<BrokerShared>) {
+    let mut ticker = tokio::time::interval(overload::memory::SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let Some(resident) = overload::resident_memory() else { return };
+        let was = shared.memory.is_over();
+        let now = shared.memory.record(resident);
+        if now != was {
+            if now {
+                tracing::warn!("Memory {resident} bytes above the high-water mark: refusing new connections, dropping QoS 0.");
+            } else {
+                info!("Memory {resident} bytes back under the high-water mark.");
+            }
+        }
     }
 }
 
@@ -125,8 +179,13 @@ struct Overrides {
 }
 
 impl Overrides {
-    fn security_for(&self, config: &Config, l: &config::ListenerConfig) -> Result<auth::files::Security, ListenerError> {
-        let files = auth::files::load(config, l).map_err(|source| ListenerError::Security { port: l.port, source })?;
+    fn security_for(
+        &self,
+        config: &Config,
+        l: &config::ListenerConfig,
+    ) -> Result<auth::files::Security, ListenerError> {
+        let files = auth::files::load(config, l)
+            .map_err(|source| ListenerError::Security { port: l.port, source })?;
         Ok(auth::files::Security {
             authenticator: self.authenticator.clone().unwrap_or(files.authenticator),
             authorizer: self.authorizer.clone().unwrap_or(files.authorizer),
@@ -148,7 +207,10 @@ pub enum ReloadError {
 pub struct RunningBroker {
     shared: Arc<BrokerShared>,
     local_addrs: Vec<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     accept_tasks: JoinSet<()>,
+    /// `$SYS`, the HTTP listener, the memory sampler.
+    background: JoinSet<()>,
     connections: Arc<parking_lot::Mutex<JoinSet<()>>>,
     contexts: Vec<(config::ListenerConfig, Arc<listener::ListenerContext>)>,
     overrides: Overrides,
@@ -167,7 +229,9 @@ impl RunningBroker {
                     == (old.port, &old.bind_address, &old.unix_socket, old.protocol, old.tls.is_some())
             });
         if !same {
-            return Err(ReloadError::ListenersChanged("the listener lines differ from those in force".into()));
+            return Err(ReloadError::ListenersChanged(
+                "the listener lines differ from those in force".into(),
+            ));
         }
         let mut prepared = Vec::with_capacity(listeners.len());
         for (l, (_, context)) in listeners.iter().zip(&self.contexts) {
@@ -192,6 +256,11 @@ impl RunningBroker {
         &self.local_addrs
     }
 
+    /// The address of the HTTP listener (metrics, admin API), if one is configured.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// The broker's shared state: statistics, sessions, router.
     pub fn shared(&self) -> &Arc<BrokerShared> {
         &self.shared
@@ -202,6 +271,7 @@ impl RunningBroker {
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
         while self.accept_tasks.join_next().await.is_some() {}
+        while self.background.join_next().await.is_some() {}
         let mut connections = std::mem::take(&mut *self.connections.lock());
         let drain = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {

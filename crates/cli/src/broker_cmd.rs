@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tern_broker::config::{Config, ListenerConfig};
-use tern_broker::Broker;
+use tern_broker::{Broker, RunningBroker};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
+
+use crate::logging::LogSinks;
 
 /// Run the MQTT broker.
 #[derive(Debug, Args)]
@@ -26,6 +29,12 @@ pub struct BrokerArgs {
     /// Check the configuration file and exit: 0 if it is valid, 1 with the problems otherwise.
     #[arg(long)]
     pub test_config: bool,
+    /// Serve Prometheus /metrics, health probes and the admin API on this address (e.g. 127.0.0.1:9883).
+    #[arg(long = "http", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Bearer token for the admin API (required for a non-loopback --http address).
+    #[arg(long = "http-token", value_name = "TOKEN", env = "TERN_HTTP_TOKEN", hide_env_values = true)]
+    pub http_token: Option<String>,
 }
 
 /// The configuration the arguments describe.
@@ -50,6 +59,12 @@ fn configuration(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>)> {
         }
     }
     config.log.verbose |= args.verbose;
+    if let Some(listen) = &args.http {
+        config.http.listen = Some(listen.clone());
+    }
+    if let Some(token) = &args.http_token {
+        config.http.token = Some(token.clone());
+    }
     Ok((config, notices))
 }
 
@@ -66,7 +81,8 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         print!("{}", config.to_toml()?);
         return Ok(());
     }
-    crate::logging::init(config.log.verbose);
+    let sinks = crate::logging::init(config.log.verbose, &config.log.types, &config.log.dest)
+        .context("opening the log destinations")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         info!("tern version {} starting", env!("CARGO_PKG_VERSION"));
@@ -83,7 +99,8 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         }
         let pid_file = config.pid_file.clone();
         let broker = Broker::new(config).start().await.context("starting the broker")?;
-        serve_signals(&broker, &args).await?;
+        sinks.publish_to(broker.shared().clone());
+        serve_signals(&broker, &args, &sinks).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;
         if let Some(pid_file) = pid_file {
@@ -93,27 +110,51 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads the configuration file's security settings.
-async fn serve_signals(broker: &tern_broker::RunningBroker, args: &BrokerArgs) -> anyhow::Result<()> {
+/// A reload asked for through the admin API, with where to send its outcome.
+type ReloadRequest = oneshot::Sender<Result<String, String>>;
+
+/// Runs until Ctrl-C or SIGTERM. SIGHUP (and `POST /api/v1/reload`) reopens the log files and reloads the
+/// configuration file's security settings.
+async fn serve_signals(broker: &RunningBroker, args: &BrokerArgs, sinks: &LogSinks) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let (requests, mut requested) = mpsc::channel::<ReloadRequest>(4);
+    broker.shared().set_reload_hook(std::sync::Arc::new(move || {
+        let requests = requests.clone();
+        Box::pin(async move {
+            let (reply, outcome) = oneshot::channel();
+            requests.send(reply).await.map_err(|_| "the broker is stopping".to_owned())?;
+            outcome.await.map_err(|_| "the broker is stopping".to_owned())?
+        })
+    }));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = term.recv() => return Ok(()),
-            _ = hup.recv() => reload(broker, args),
+            _ = hup.recv() => {
+                let _ = reload(broker, args, sinks);
+            }
+            Some(reply) = requested.recv() => {
+                let _ = reply.send(reload(broker, args, sinks));
+            }
         }
     }
 }
 
-/// Re-reads the configuration file. Any problem keeps the settings in force and is logged with its place.
-fn reload(broker: &tern_broker::RunningBroker, args: &BrokerArgs) {
+/// Reopens the log files and re-reads the configuration file. Any problem keeps the settings in force and
+/// is logged with its place.
+fn reload(broker: &RunningBroker, args: &BrokerArgs, sinks: &LogSinks) -> Result<String, String> {
+    sinks.reopen();
     info!("Reloading config.");
-    let result = configuration(args).and_then(|(config, _)| {
-        broker.reload(&config).map_err(anyhow::Error::from)
-    });
-    if let Err(e) = result {
-        tracing::error!("Reload failed, previous configuration stays in force: {}", crate::error_chain(&e));
+    let result =
+        configuration(args).and_then(|(config, _)| broker.reload(&config).map_err(anyhow::Error::from));
+    match result {
+        Ok(()) => Ok("configuration reloaded".to_owned()),
+        Err(e) => {
+            let why = crate::error_chain(&e);
+            tracing::error!("Reload failed, previous configuration stays in force: {why}");
+            Err(why)
+        }
     }
 }

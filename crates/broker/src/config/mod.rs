@@ -12,6 +12,7 @@
 
 mod duration;
 mod error;
+mod http;
 mod load;
 pub(crate) mod log;
 mod mosquitto;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, DirectiveProblem, Invalid, Location, Problem, Scope};
+pub use http::HttpConfig;
 pub use mosquitto::Notice;
 
 /// The whole broker configuration.
@@ -51,6 +53,8 @@ pub struct Config {
     /// Drop privileges to this user after binding (accepted for compatibility; Tern never runs as root by
     /// itself).
     pub user: Option<String>,
+    /// The operators' HTTP listener: metrics, health, admin API.
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             sys_interval: 10,
             pid_file: None,
             user: None,
+            http: HttpConfig::default(),
         }
     }
 }
@@ -285,6 +290,25 @@ pub struct LimitsConfig {
     /// `None` keeps them until their own session expiry. TOML: seconds, or Mosquitto's `14d` form.
     #[serde(with = "duration::opt_secs")]
     pub persistent_client_expiration: Option<Duration>,
+    /// New network connections accepted per second over all listeners (a burst of as many is allowed);
+    /// 0 is unlimited. Connections beyond it are closed at once.
+    pub max_connection_rate: u32,
+    /// PUBLISH packets per second one client may send (a burst of as many is allowed); 0 is unlimited.
+    /// Beyond it the client is disconnected (v5: DISCONNECT 0x96 Message rate too high).
+    pub max_publish_rate: u32,
+    /// PUBLISH payload bytes per second one client may send (a burst of as many is allowed); 0 is
+    /// unlimited. Beyond it the client is disconnected (v5: DISCONNECT 0x97 Quota exceeded).
+    pub max_publish_bytes_rate: u64,
+    /// Subscriptions one client may hold; 0 is unlimited. More are refused in SUBACK (v5: 0x97).
+    pub max_subscriptions_per_client: usize,
+    /// Levels a topic name or filter may have; 0 is unlimited. Longer PUBLISH topics are refused (v5:
+    /// 0x90), longer filters too (v5: 0x8F).
+    pub max_topic_levels: usize,
+    /// Bytes a client identifier may have; longer ones are refused at CONNECT (0x85, 3.x return code 2).
+    pub max_client_id_length: usize,
+    /// Resident memory, in bytes, above which new connections are refused and QoS 0 messages from clients
+    /// are dropped, until it falls below 90% of it again; 0 is off. Linux only.
+    pub memory_high_water: u64,
 }
 
 impl Default for LimitsConfig {
@@ -303,6 +327,13 @@ impl Default for LimitsConfig {
             max_topic_alias: 10,
             retain_available: true,
             persistent_client_expiration: None,
+            max_connection_rate: 0,
+            max_publish_rate: 0,
+            max_publish_bytes_rate: 0,
+            max_subscriptions_per_client: 0,
+            max_topic_levels: 128,
+            max_client_id_length: 65_535,
+            memory_high_water: 0,
         }
     }
 }

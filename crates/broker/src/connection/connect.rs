@@ -125,6 +125,9 @@ pub(crate) async fn accept(
         }
         client_id = generate_client_id(&security.auto_id_prefix).into();
         assigned_client_id = true;
+    } else if client_id.len() > limits.max_client_id_length {
+        broker.stats.limit_hit(crate::stats::LimitKind::ClientIdLength);
+        return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
     } else if v == ProtocolVersion::V31 && client_id.len() > 23 {
         // MQTT 3.1 section 3.1: more than 23 characters -> return code 2, identifier rejected.
         return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
@@ -147,7 +150,8 @@ pub(crate) async fn accept(
         connect.username = Some(identity.as_str().into());
         connect.password = None;
     } else {
-        let credentials = Credentials { username: connect.username.clone(), password: connect.password.clone() };
+        let credentials =
+            Credentials { username: connect.username.clone(), password: connect.password.clone() };
         authenticate(cx, &client_id, &credentials).await.map_err(refuse)?;
     }
     if cx.listener.use_username_as_clientid {

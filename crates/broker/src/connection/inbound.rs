@@ -16,8 +16,14 @@ use super::{Connection, Exit};
 use crate::auth::{is_reserved_for_publish, ClientInfo};
 use crate::broker::NEVER_EXPIRES;
 use crate::message::Message;
+use crate::overload::RateExceeded;
 use crate::session::{Delivery, Subscription};
-use crate::stats::Stats;
+use crate::stats::{LimitKind, Stats};
+
+/// Levels of a topic name or filter (`a/b` has 2, `/` has 2).
+pub(crate) fn topic_levels(topic: &str) -> usize {
+    topic.bytes().filter(|&b| b == b'/').count() + 1
+}
 
 impl Connection {
     pub(super) fn handle_packet(&mut self, packet: Packet) -> Result<(), Exit> {
@@ -113,6 +119,12 @@ impl Connection {
 
     fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         Stats::add(&self.broker.stats.publish_received, 1);
+        self.broker.stats.publish_in(publish.qos, publish.payload.len());
+        if let Some(rate) = &mut self.rate {
+            if let Err(exceeded) = rate.admit(publish.payload.len(), Instant::now()) {
+                return Err(self.rate_exceeded(exceeded));
+            }
+        }
         let limits = &self.broker.config.limits;
         if publish.qos.as_u8() > self.listener.max_qos {
             // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
@@ -156,6 +168,12 @@ impl Connection {
             self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
             return Ok(());
         }
+        let max_levels = limits.max_topic_levels;
+        if max_levels > 0 && topic_levels(&topic) > max_levels {
+            self.broker.stats.limit_hit(LimitKind::TopicLevels);
+            self.ack_publish(qos, packet_id, ReasonCode::TOPIC_NAME_INVALID, "max_topic_levels exceeded");
+            return Ok(());
+        }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
         if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
@@ -186,6 +204,43 @@ impl Connection {
         Ok(())
     }
 
+    /// The client publishes faster than `max_publish_rate` / `max_publish_bytes_rate` allow.
+    fn rate_exceeded(&self, exceeded: RateExceeded) -> Exit {
+        match exceeded {
+            RateExceeded::Messages => {
+                self.broker.stats.limit_hit(LimitKind::PublishRate);
+                Exit::violation(ReasonCode::MESSAGE_RATE_TOO_HIGH, "max_publish_rate exceeded")
+            }
+            RateExceeded::Bytes => {
+                self.broker.stats.limit_hit(LimitKind::ByteRate);
+                Exit::violation(ReasonCode::QUOTA_EXCEEDED, "max_publish_bytes_rate exceeded")
+            }
+        }
+    }
+
+    /// Why a new subscription to `filter` is refused by the overload limits, if it is.
+    fn subscription_limit(&self, filter: &str) -> Option<ReasonCode> {
+        let limits = &self.broker.config.limits;
+        let inner = match parse_shared(filter) {
+            Some(Ok(shared)) => shared.filter,
+            _ => filter,
+        };
+        if limits.max_topic_levels > 0 && topic_levels(inner) > limits.max_topic_levels {
+            self.broker.stats.limit_hit(LimitKind::TopicLevels);
+            return Some(ReasonCode::TOPIC_FILTER_INVALID);
+        }
+        let max = limits.max_subscriptions_per_client;
+        if max > 0 {
+            let state = self.session.state.lock();
+            if !state.subscriptions.contains_key(filter) && state.subscriptions.len() >= max {
+                drop(state);
+                self.broker.stats.limit_hit(LimitKind::Subscriptions);
+                return Some(ReasonCode::QUOTA_EXCEEDED);
+            }
+        }
+        None
+    }
+
     fn on_pubrec(&mut self, ack: Ack) {
         match self.outbound.on_pubrec(ack.packet_id, ack.reason_code) {
             Ok(PubRecOutcome::Release(_)) | Ok(PubRecOutcome::ReleaseAgain) => {
@@ -212,6 +267,10 @@ impl Connection {
             let filter = self.mount(&request.filter);
             if !self.listener.security().authorizer.can_subscribe(&self.client_info(), &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
+                continue;
+            }
+            if let Some(refused) = self.subscription_limit(&filter) {
+                reason_codes.push(refused);
                 continue;
             }
             let mut options = request.options;

@@ -29,9 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
 use crate::broker::BrokerShared;
+use crate::clients::ConnectedClient;
 use crate::listener::ListenerContext;
+use crate::overload::RateLimit;
 use crate::session::{Control, Delivery, ParkedState, Session};
-use crate::stats::Stats;
+use crate::stats::{RefuseReason, Stats};
 
 /// Stop pulling deliveries into the write buffer above this many bytes.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -127,6 +129,10 @@ pub(crate) struct Connection {
     /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
     retained_backlog: VecDeque<Delivery>,
     wbuf: BytesMut,
+    /// This connection as operators see it (admin API, metrics).
+    record: Arc<ConnectedClient>,
+    /// Publish rate limits (`None`: unlimited).
+    rate: Option<RateLimit>,
 }
 
 /// Serves one network connection from its first byte to its last.
@@ -182,16 +188,30 @@ where
         info!(
             "New client connected from {peer_text} as {} (p{}, c{}, k{}{}).",
             accepted.client_id,
-            v.level(),
+            mosquitto_protocol(v),
             u8::from(connect.clean_start),
             connect.keep_alive,
             connect.username.as_ref().map_or(String::new(), |u| format!(", u'{u}'"))
         );
     }
     broker.stats.client_connected();
+    let record = Arc::new(ConnectedClient::new(
+        accepted.client_id.clone(),
+        connection_id,
+        peer,
+        cx.listener.port,
+        v,
+        connect.username.clone(),
+        accepted.keep_alive,
+        connect.clean_start,
+        accepted.session_expiry,
+        attachment.session.clone(),
+    ));
+    broker.clients.register(record.clone());
 
     let limits = &broker.config.limits;
-    let window = connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    let window =
+        connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
     // Receive Maximum is a 5.0 promise made in CONNACK; a 3.x client was never told one and may leave as
     // many QoS 2 messages awaiting PUBREL as it has packet identifiers (which bounds the state).
     let receive_maximum = if v.is_v5() { limits.max_inflight_messages.max(1) } else { u16::MAX };
@@ -207,7 +227,10 @@ where
         id: connection_id,
         peer,
         listener: cx.listener.clone(),
-        credentials: connect::Credentials { username: connect.username.clone(), password: connect.password.clone() },
+        credentials: connect::Credentials {
+            username: connect.username.clone(),
+            password: connect.password.clone(),
+        },
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -226,6 +249,8 @@ where
         congested: Vec::new(),
         congestion_deadline: tokio::time::Instant::now(),
         wbuf: BytesMut::with_capacity(1024),
+        record,
+        rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
         context: cx,
         broker,
     };
@@ -236,13 +261,26 @@ where
     drop(control_rx);
 }
 
+/// The protocol number Mosquitto's log lines show: p1 for 3.1, p2 for 3.1.1, p5 for 5.0.
+fn mosquitto_protocol(v: ProtocolVersion) -> u8 {
+    match v {
+        ProtocolVersion::V31 => 1,
+        ProtocolVersion::V311 => 2,
+        ProtocolVersion::V5 => 5,
+    }
+}
+
 async fn refuse<W: AsyncWrite + Unpin>(
     broker: &BrokerShared,
     writer: &mut W,
     peer: &str,
     refusal: connect::Refusal,
 ) {
-    Stats::add(&broker.stats.connections_refused, 1);
+    let auth = matches!(
+        refusal,
+        connect::Refusal::ConnAck(_, rc) if rc == ReasonCode::BAD_USER_NAME_OR_PASSWORD || rc == ReasonCode::NOT_AUTHORIZED
+    );
+    broker.stats.refuse(if auth { RefuseReason::Auth } else { RefuseReason::Handshake });
     match refusal {
         connect::Refusal::ConnAck(version, rc) => {
             info!("Client from {peer} refused: {rc}.");
@@ -272,6 +310,7 @@ impl Connection {
         let mut needs_flush = false;
         loop {
             self.pump();
+            self.record.set_inflight(self.outbound.len());
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
@@ -359,7 +398,8 @@ impl Connection {
         }
         let filters: Vec<ByteString> = self.session.state.lock().subscriptions.keys().cloned().collect();
         let security = self.listener.security();
-        let client = crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
+        let client =
+            crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
         for filter in filters {
             if !security.authorizer.can_subscribe(&client, &filter) {
                 self.broker.router.unsubscribe(&filter, &self.client_id);
@@ -404,7 +444,10 @@ impl Connection {
                     info!("Client {} disconnected.", self.client_id);
                 }
             }
-            Exit::Violation(rc, why) => info!("Client {} disconnected: {why} ({rc}).", self.client_id),
+            Exit::Violation(rc, why) => {
+                self.broker.stats.packet_error(*rc);
+                info!("Client {} disconnected: {why} ({rc}).", self.client_id);
+            }
             Exit::KeepAliveTimeout => info!("Client {} has exceeded timeout, disconnecting.", self.client_id),
             Exit::TakenOver(_) => {
                 info!("Client {} already connected, closing old connection.", self.client_id)
@@ -423,6 +466,7 @@ impl Connection {
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
         self.broker.stats.client_disconnected();
+        self.broker.clients.unregister(&self.client_id, self.id);
 
         let will = match self.will.take() {
             Some(mut will) if exit.sends_will() => {

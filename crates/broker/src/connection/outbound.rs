@@ -9,7 +9,7 @@ use tern_proto::{OutboundAlias, OutboundState};
 
 use super::{Connection, WRITE_HIGH_WATER};
 use crate::session::Delivery;
-use crate::stats::Stats;
+use crate::stats::{DropReason, Stats};
 
 /// Deliveries taken from the mailbox per lock.
 const BATCH: usize = 64;
@@ -52,6 +52,10 @@ impl Connection {
                 return;
             }
             for delivery in batch.drain(..) {
+                self.broker
+                    .stats
+                    .publish_latency
+                    .observe(now.saturating_duration_since(delivery.message.received_at));
                 self.send_delivery(delivery, now);
             }
         }
@@ -88,6 +92,7 @@ impl Connection {
             self.apply_topic_alias(&mut publish);
         }
         Stats::add(&self.broker.stats.publish_sent, 1);
+        self.broker.stats.publish_out(publish.qos, publish.payload.len());
         self.send_packet(&Packet::Publish(publish));
     }
 
@@ -96,7 +101,7 @@ impl Connection {
     }
 
     fn dropped_too_large(&self) {
-        Stats::add(&self.broker.stats.publish_dropped, 1);
+        self.broker.stats.drop(DropReason::TooLarge, 1);
     }
 
     fn apply_topic_alias(&mut self, publish: &mut Publish) {

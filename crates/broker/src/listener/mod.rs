@@ -27,6 +27,7 @@ use crate::auth::{Authenticator, Authorizer};
 use crate::broker::BrokerShared;
 use crate::config::{ListenerConfig, Protocol};
 use crate::connection::{self, ConnectionContext};
+use crate::stats::{RefuseReason, Stats};
 
 /// Errors starting a listener.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +98,11 @@ impl ListenerContext {
 
     /// Reads the listener's certificates again, without applying them: a reload applies every listener's
     /// new settings only when all of them could be read.
-    pub fn prepare_reload(&self, config: &ListenerConfig, security: Security) -> Result<PreparedReload, ListenerError> {
+    pub fn prepare_reload(
+        &self,
+        config: &ListenerConfig,
+        security: Security,
+    ) -> Result<PreparedReload, ListenerError> {
         Ok(PreparedReload { tls: Self::tls_for(config)?, security })
     }
 
@@ -116,7 +121,10 @@ pub struct PreparedReload {
 
 impl std::fmt::Debug for PreparedReload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedReload").field("tls", &self.tls.is_some()).field("security", &self.security).finish()
+        f.debug_struct("PreparedReload")
+            .field("tls", &self.tls.is_some())
+            .field("security", &self.security)
+            .finish()
     }
 }
 
@@ -275,10 +283,17 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        Stats::add(&broker.stats.sockets_opened, 1);
+        if let Some(reason) = overloaded(&broker) {
+            broker.stats.refuse(reason);
+            debug!("Connection from {} refused: {}.", peer_text(peer), reason.label());
+            continue;
+        }
         let permits = (acquire(&global_limit), acquire(&context.limit));
         let permits = match permits {
             (Ok(global), Ok(local)) => (global, local),
             _ => {
+                broker.stats.refuse(RefuseReason::MaxConnections);
                 info!("Connection from {} refused: max_connections reached.", peer_text(peer));
                 continue;
             }
@@ -299,6 +314,18 @@ pub async fn accept_loop(
     }
     if let Socket::Unix(_, path) = &bound.socket {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Why a new connection must be turned away at once, before any handshake work: the accept rate or the
+/// memory high-water mark.
+fn overloaded(broker: &BrokerShared) -> Option<RefuseReason> {
+    if broker.memory.is_over() {
+        Some(RefuseReason::Memory)
+    } else if !broker.connection_gate.admit(std::time::Instant::now()) {
+        Some(RefuseReason::Rate)
+    } else {
+        None
     }
 }
 

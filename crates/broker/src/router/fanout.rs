@@ -54,6 +54,10 @@ pub struct RouteOutcome {
     pub delivered: usize,
     /// Sessions whose queue was full (or offline without QoS 0 queueing).
     pub dropped: usize,
+    /// Of `dropped`: offline sessions that do not queue QoS 0.
+    pub dropped_offline: usize,
+    /// Older QoS 0 messages evicted from full queues to make room for this one.
+    pub evicted: usize,
     /// Online sessions now above their queue limit: the publisher should wait for them (flow control).
     pub congested: Vec<Arc<Session>>,
 }
@@ -120,6 +124,11 @@ impl Router {
         self.plain.read().len() + shared
     }
 
+    /// Members of shared subscription groups.
+    pub fn shared_subscription_count(&self) -> usize {
+        self.shared.read().iter().map(|(_, _, g)| g.members.len()).sum()
+    }
+
     /// Every plain subscription as (filter, client id, subscription), for listings.
     pub fn list(&self) -> Vec<(String, ByteString, Subscription)> {
         let mut out: Vec<_> =
@@ -164,14 +173,22 @@ impl Router {
 fn count(outcome: &mut RouteOutcome, session: &Arc<Session>, enqueued: crate::session::Enqueued) {
     use crate::session::Enqueued::*;
     match enqueued {
-        Queued | QueuedEvictedQoS0 => outcome.delivered += 1,
+        Queued => outcome.delivered += 1,
+        QueuedEvictedQoS0 => {
+            outcome.delivered += 1;
+            outcome.evicted += 1;
+        }
         QueuedOverLimit => {
             outcome.delivered += 1;
             if session.is_congested() {
                 outcome.congested.push(session.clone());
             }
         }
-        DroppedQueueFull | DroppedOffline => outcome.dropped += 1,
+        DroppedQueueFull => outcome.dropped += 1,
+        DroppedOffline => {
+            outcome.dropped += 1;
+            outcome.dropped_offline += 1;
+        }
     }
 }
 
