@@ -375,3 +375,27 @@ async fn v5_retained_publish_when_retain_is_unavailable_is_disconnected_mqtt_3_2
     client.send(Packet::Publish(Publish { retain: true, ..Publish::new("ra/t", "kept?") })).await;
     client.expect_disconnect(ReasonCode::RETAIN_NOT_SUPPORTED).await;
 }
+
+/// `max_queued_bytes` bounds an offline session's queue in bytes as well as in messages: what does not fit
+/// is dropped and counted, what fits is delivered when the client returns.
+#[tokio::test]
+async fn offline_queue_is_bounded_in_bytes() {
+    let broker = TestBroker::start(config(|c| c.limits.max_queued_bytes = 120)).await;
+    let mut connect = connect_packet(V311, "bytes-bound");
+    connect.clean_start = false;
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect.clone()).await;
+    sub.subscribe("qb/t", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "bytes-pub").await;
+    for i in 0..3 {
+        // 4 bytes of topic and 46 of payload: 50 bytes each, two fit in 120.
+        publisher.publish_at("qb/t", format!("{i}{}", "x".repeat(45)), QoS::AtLeastOnce).await;
+    }
+    let session = broker.shared().sessions.get("bytes-bound").expect("session");
+    assert_eq!(session.queued(), 2);
+    assert_eq!(session.dropped(), 1);
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    assert!(sub.receive_and_ack().await.payload.starts_with(b"0"));
+    assert!(sub.receive_and_ack().await.payload.starts_with(b"1"));
+    sub.expect_nothing(QUIET).await;
+}
