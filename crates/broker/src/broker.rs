@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::auth::{AllowAll, AllowAnonymous, Authenticator, Authorizer, ClientInfo};
+use crate::auth::{Authorizer, ClientInfo};
 use crate::config::Config;
 use crate::message::Message;
 use crate::retained::RetainedIndex;
@@ -41,8 +41,6 @@ pub struct BrokerShared {
     pub router: Router,
     pub retained: RwLock<RetainedIndex<Arc<Message>>>,
     pub sessions: SessionRegistry,
-    pub authenticator: Arc<dyn Authenticator>,
-    pub authorizer: Arc<dyn Authorizer>,
     pub stats: Stats,
     pub shutdown: CancellationToken,
     next_connection_id: AtomicU64,
@@ -59,14 +57,11 @@ pub struct Attachment {
 
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
-        let allow_anonymous = config.security.allow_anonymous.unwrap_or(config.listeners.is_empty());
         BrokerShared {
             config,
             router: Router::default(),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
-            authenticator: Arc::new(AllowAnonymous { allow_anonymous }),
-            authorizer: Arc::new(AllowAll),
             stats: Stats::default(),
             shutdown: CancellationToken::new(),
             next_connection_id: AtomicU64::new(1),
@@ -130,8 +125,9 @@ impl BrokerShared {
         control: mpsc::Sender<Control>,
     ) -> Attachment {
         loop {
-            let (session, existed) =
-                self.sessions.get_or_insert_with(client_id, || Session::new(client_id.clone(), self.queue_limits()));
+            let (session, existed) = self
+                .sessions
+                .get_or_insert_with(client_id, || Session::new(client_id.clone(), self.queue_limits()));
             let previous = session.state.lock().attached.take();
             if let Some(previous) = previous {
                 let (ack_tx, ack_rx) = oneshot::channel();
@@ -165,7 +161,13 @@ impl BrokerShared {
 
     /// The connection `connection_id` stopped serving `session`. Parks its protocol state; ends the
     /// session if its expiry interval is 0, or starts the expiry timer.
-    pub fn detach(self: &Arc<Self>, session: &Arc<Session>, connection_id: u64, parked: ParkedState, expiry_interval: u32) {
+    pub fn detach(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        connection_id: u64,
+        parked: ParkedState,
+        expiry_interval: u32,
+    ) {
         let mut state = session.state.lock();
         let ours = state.attached.as_ref().is_some_and(|a| a.connection_id == connection_id);
         if ours {
@@ -236,10 +238,11 @@ impl BrokerShared {
         will: LastWill,
         username: Option<ByteString>,
         session_expiry: u32,
+        authorizer: Arc<dyn Authorizer>,
     ) {
         let delay = will.properties.will_delay_interval.unwrap_or(0).min(session_expiry);
         if delay == 0 {
-            self.publish_will(session, will, username.as_deref());
+            self.publish_will(session, will, username.as_deref(), &*authorizer);
             return;
         }
         let broker = self.clone();
@@ -251,14 +254,21 @@ impl BrokerShared {
                 _ = broker.shutdown.cancelled() => return,
             }
             if session.generation() == generation {
-                broker.publish_will(&session, will, username.as_deref());
+                broker.publish_will(&session, will, username.as_deref(), &*authorizer);
             }
         });
     }
 
-    fn publish_will(&self, session: &Session, will: LastWill, username: Option<&str>) {
+    fn publish_will(
+        &self,
+        session: &Session,
+        will: LastWill,
+        username: Option<&str>,
+        authorizer: &dyn Authorizer,
+    ) {
         let client = ClientInfo { client_id: &session.client_id, username };
-        if crate::auth::is_reserved_for_publish(&will.topic) || !self.authorizer.can_publish(&client, &will.topic) {
+        if crate::auth::is_reserved_for_publish(&will.topic) || !authorizer.can_publish(&client, &will.topic)
+        {
             info!(client_id = %session.client_id, topic = %will.topic, "will not sent: not authorized");
             return;
         }
@@ -270,7 +280,8 @@ impl BrokerShared {
             properties: will.properties,
             ..tern_codec::Publish::default()
         };
-        let mut message = Message::from_publish(publish, will.topic, Some(session.client_id.clone()), Instant::now());
+        let mut message =
+            Message::from_publish(publish, will.topic, Some(session.client_id.clone()), Instant::now());
         message.properties.will_delay_interval = None;
         debug!(client_id = %session.client_id, topic = %message.topic, "sending will");
         self.publish(Arc::new(message));

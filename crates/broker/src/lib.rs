@@ -57,35 +57,42 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Broker {
     shared: BrokerShared,
+    authenticator: Option<Arc<dyn auth::Authenticator>>,
+    authorizer: Option<Arc<dyn auth::Authorizer>>,
 }
 
 impl Broker {
     pub fn new(config: Config) -> Broker {
-        Broker { shared: BrokerShared::new(config) }
+        Broker { shared: BrokerShared::new(config), authenticator: None, authorizer: None }
     }
 
-    /// Replaces the authenticator (default: anonymous per `allow_anonymous`).
+    /// Uses `authenticator` on every listener instead of the configured password file / anonymous rules.
     pub fn with_authenticator(mut self, authenticator: Arc<dyn auth::Authenticator>) -> Broker {
-        self.shared.authenticator = authenticator;
+        self.authenticator = Some(authenticator);
         self
     }
 
-    /// Replaces the authorizer (default: everything allowed).
+    /// Uses `authorizer` on every listener instead of the configured ACL file.
     pub fn with_authorizer(mut self, authorizer: Arc<dyn auth::Authorizer>) -> Broker {
-        self.shared.authorizer = authorizer;
+        self.authorizer = Some(authorizer);
         self
     }
 
     /// Binds every listener and starts accepting.
     pub async fn start(self) -> Result<RunningBroker, StartError> {
+        let overrides = Overrides { authenticator: self.authenticator, authorizer: self.authorizer };
         let shared = Arc::new(self.shared);
         let configured = shared.config.listeners.clone();
-        let listeners = listener::effective_listeners(&configured);
+        let listeners = shared.config.effective_listeners();
         let mut bound = Vec::new();
+        let mut contexts = Vec::new();
         for (i, l) in listeners.iter().enumerate() {
+            let security = overrides.security_for(&shared.config, l)?;
+            let context = Arc::new(listener::ListenerContext::new(&shared.config, l, security)?);
+            contexts.push((l.clone(), context.clone()));
             // The default pair (127.0.0.1 and ::1) needs only one of its addresses.
             let required = !configured.is_empty() || i == 0;
-            bound.extend(listener::bind(l, required).await?);
+            bound.extend(listener::bind(l, context, required).await?);
         }
         if bound.is_empty() {
             return Err(StartError::NoListener);
@@ -96,13 +103,44 @@ impl Broker {
         }
         let global_limit = shared.config.limits.max_connections.map(|n| Arc::new(Semaphore::new(n)));
         let connections = Arc::new(parking_lot::Mutex::new(JoinSet::new()));
-        let local_addrs: Vec<SocketAddr> = bound.iter().map(|b| b.local_addr).collect();
+        let local_addrs: Vec<SocketAddr> = bound.iter().filter_map(|b| b.local_addr).collect();
         let mut accept_tasks = JoinSet::new();
         for b in bound {
-            accept_tasks.spawn(listener::accept_loop(b, shared.clone(), global_limit.clone(), connections.clone()));
+            accept_tasks.spawn(listener::accept_loop(
+                b,
+                shared.clone(),
+                global_limit.clone(),
+                connections.clone(),
+            ));
         }
-        Ok(RunningBroker { shared, local_addrs, accept_tasks, connections })
+        Ok(RunningBroker { shared, local_addrs, accept_tasks, connections, contexts, overrides })
     }
+}
+
+/// Security set in code, which a reload of the configuration files leaves in place.
+#[derive(Debug, Clone)]
+struct Overrides {
+    authenticator: Option<Arc<dyn auth::Authenticator>>,
+    authorizer: Option<Arc<dyn auth::Authorizer>>,
+}
+
+impl Overrides {
+    fn security_for(&self, config: &Config, l: &config::ListenerConfig) -> Result<auth::files::Security, ListenerError> {
+        let files = auth::files::load(config, l).map_err(|source| ListenerError::Security { port: l.port, source })?;
+        Ok(auth::files::Security {
+            authenticator: self.authenticator.clone().unwrap_or(files.authenticator),
+            authorizer: self.authorizer.clone().unwrap_or(files.authorizer),
+        })
+    }
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
+    #[error("listeners cannot change without a restart: {0}")]
+    ListenersChanged(String),
 }
 
 /// A broker that is accepting connections.
@@ -112,9 +150,43 @@ pub struct RunningBroker {
     local_addrs: Vec<SocketAddr>,
     accept_tasks: JoinSet<()>,
     connections: Arc<parking_lot::Mutex<JoinSet<()>>>,
+    contexts: Vec<(config::ListenerConfig, Arc<listener::ListenerContext>)>,
+    overrides: Overrides,
 }
 
 impl RunningBroker {
+    /// Re-reads password files, ACL files and certificates for every listener of `config` and puts them in
+    /// force without dropping connections; connected clients are then checked again and those no longer
+    /// allowed are disconnected. All or nothing: if any file cannot be used, nothing changes (fail closed:
+    /// the previous rules stay in force) and the error names it.
+    pub fn reload(&self, config: &Config) -> Result<(), ReloadError> {
+        let listeners = config.effective_listeners();
+        let same = listeners.len() == self.contexts.len()
+            && listeners.iter().zip(&self.contexts).all(|(new, (old, _))| {
+                (new.port, &new.bind_address, &new.unix_socket, new.protocol, new.tls.is_some())
+                    == (old.port, &old.bind_address, &old.unix_socket, old.protocol, old.tls.is_some())
+            });
+        if !same {
+            return Err(ReloadError::ListenersChanged("the listener lines differ from those in force".into()));
+        }
+        let mut prepared = Vec::with_capacity(listeners.len());
+        for (l, (_, context)) in listeners.iter().zip(&self.contexts) {
+            let security = self.overrides.security_for(config, l)?;
+            prepared.push(context.prepare_reload(l, security)?);
+        }
+        for (p, (_, context)) in prepared.into_iter().zip(&self.contexts) {
+            context.apply_reload(p);
+        }
+        for session in self.shared.sessions.all() {
+            let control = session.state.lock().attached.as_ref().map(|a| a.control.clone());
+            if let Some(control) = control {
+                let _ = control.try_send(session::Control::Recheck);
+            }
+        }
+        info!("Reloaded security settings for {} listener(s).", self.contexts.len());
+        Ok(())
+    }
+
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs

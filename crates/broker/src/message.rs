@@ -27,13 +27,26 @@ pub struct Message {
 impl Message {
     /// The message a PUBLISH carries, received at `now`. `topic` is the resolved topic (after aliases and
     /// mount points).
-    pub fn from_publish(publish: Publish, topic: ByteString, publisher: Option<ByteString>, now: Instant) -> Self {
+    pub fn from_publish(
+        publish: Publish,
+        topic: ByteString,
+        publisher: Option<ByteString>,
+        now: Instant,
+    ) -> Self {
         let mut properties = publish.properties;
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
         let expires_at =
             properties.message_expiry_interval.take().map(|secs| now + Duration::from_secs(u64::from(secs)));
-        Message { topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties, expires_at, publisher }
+        Message {
+            topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties,
+            expires_at,
+            publisher,
+        }
     }
 
     /// Whether the message expired before `now` [MQTT-3.3.2-5].

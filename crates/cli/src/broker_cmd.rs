@@ -6,75 +6,114 @@ use anyhow::Context;
 use clap::Args;
 use tern_broker::config::{Config, ListenerConfig};
 use tern_broker::Broker;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Run the MQTT broker.
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
-    /// Configuration file: mosquitto.conf syntax, or Tern's TOML format if it ends in `.toml`.
+    /// Configuration file: mosquitto.conf syntax, or Tern's TOML format if the name ends in `.toml`.
     #[arg(short = 'c', long = "config-file", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Listen on this port instead of 1883 (loopback only unless a configuration file says otherwise).
+    /// Listen on this port instead of 1883 (on loopback only, unless the configuration has listeners).
     #[arg(short = 'p', long, value_name = "PORT")]
     pub port: Option<u16>,
     /// Log every connect, subscribe and publish, like `mosquitto -v`.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Print the effective configuration in Tern's TOML format and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Check the configuration file and exit: 0 if it is valid, 1 with the problems otherwise.
+    #[arg(long)]
+    pub test_config: bool,
 }
 
-pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => anyhow::bail!("reading {}: configuration files are not supported by this build", path.display()),
-        None => Config::default(),
+/// The configuration the arguments describe.
+fn configuration(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>)> {
+    let (mut config, notices) = match &args.config {
+        Some(path) => {
+            let (config, notices) = Config::load_with_notices(path)?;
+            (config, notices.iter().map(ToString::to_string).collect())
+        }
+        None => (Config::default(), Vec::new()),
     };
     if let Some(port) = args.port {
         if config.listeners.is_empty() {
-            config.listeners = tern_broker::listener::effective_listeners(&[])
-                .into_iter()
-                .map(|l| ListenerConfig { port, ..l })
-                .collect();
+            // Mosquitto: `-p` without listeners keeps the local-only mode, on the given port.
+            config.listeners =
+                Config::local_only_listeners().into_iter().map(|l| ListenerConfig { port, ..l }).collect();
             config.security.allow_anonymous.get_or_insert(true);
         } else {
-            for l in &mut config.listeners {
-                l.port = port;
+            for listener in &mut config.listeners {
+                listener.port = port;
             }
         }
     }
     config.log.verbose |= args.verbose;
+    Ok((config, notices))
+}
+
+pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let (config, notices) = configuration(&args)?;
+    if args.test_config {
+        println!(
+            "{}: configuration OK",
+            args.config.as_ref().map_or("default".into(), |p| p.display().to_string())
+        );
+        return Ok(());
+    }
+    if args.print_config {
+        print!("{}", config.to_toml()?);
+        return Ok(());
+    }
     crate::logging::init(config.log.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         info!("tern version {} starting", env!("CARGO_PKG_VERSION"));
-        if args.config.is_none() {
-            info!("Using default config.");
+        match &args.config {
+            Some(path) => info!("Config loaded from {}.", path.display()),
+            None => info!("Using default config."),
         }
+        for notice in &notices {
+            warn!("{notice}");
+        }
+        if let Some(pid_file) = &config.pid_file {
+            std::fs::write(pid_file, format!("{}\n", std::process::id()))
+                .with_context(|| format!("writing pid_file {}", pid_file.display()))?;
+        }
+        let pid_file = config.pid_file.clone();
         let broker = Broker::new(config).start().await.context("starting the broker")?;
-        wait_for_signal().await;
+        serve_signals(&broker, &args).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;
+        if let Some(pid_file) = pid_file {
+            let _ = std::fs::remove_file(pid_file);
+        }
         Ok(())
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads the configuration file's security settings.
+async fn serve_signals(broker: &tern_broker::RunningBroker, args: &BrokerArgs) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => reload(broker, args),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Re-reads the configuration file. Any problem keeps the settings in force and is logged with its place.
+fn reload(broker: &tern_broker::RunningBroker, args: &BrokerArgs) {
+    info!("Reloading config.");
+    let result = configuration(args).and_then(|(config, _)| {
+        broker.reload(&config).map_err(anyhow::Error::from)
+    });
+    if let Err(e) = result {
+        tracing::error!("Reload failed, previous configuration stays in force: {}", crate::error_chain(&e));
     }
 }

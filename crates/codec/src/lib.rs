@@ -15,15 +15,24 @@
 //! assert_eq!(decoded, Some(Packet::Publish(publish)));
 //! ```
 //!
-//! Decoding is strict: every rule of the spec that a receiver can check is checked, and each
-//! [`DecodeError`] names the rule and maps to the reason code to answer with ([`DecodeError::reason_code`]).
+//! Decoding is strict: every rule of the spec that a receiver can check from the bytes alone is checked,
+//! and each [`DecodeError`] names the rule and maps to the reason code to answer with
+//! ([`DecodeError::reason_code`]). Encoding refuses what the receiving decoder would reject
+//! ([`EncodeError`]). Rules that need connection state (packet identifiers in use, topic alias maximum,
+//! which side sent a packet) are the protocol layer's.
+//!
+//! Decoding never allocates for bytes that have not arrived: a declared Remaining Length is checked against
+//! [`Limits::max_packet_size`] before anything is buffered, and topics and payloads are views of the frame.
 //!
 //! # Layout
-//! - [`packet`]: the packets, framing, [`decode`] and [`encode`]
+//! - [`packet`]: the packets (CONNECT/CONNACK, PUBLISH, the four acks, SUBSCRIBE/SUBACK/UNSUBSCRIBE/UNSUBACK,
+//!   DISCONNECT/AUTH), framing, [`decode`], [`frame_len`] and [`encode`]
 //! - [`properties`]: MQTT 5.0 properties and where each is allowed
-//! - [`reason`]: reason codes and their 3.x equivalents
+//! - [`reason`]: reason codes, which packet may carry which, and their 3.x equivalents
+//! - [`error`]: [`DecodeError`] (with the rule and reason code of each) and [`EncodeError`]
 //! - [`topic`]: topic names, filters, wildcards, `$share`, matching
 //! - [`wire`]: integers, variable byte integers, strings
+//! - [`qos`], [`version`]: quality of service levels and protocol levels
 
 pub mod error;
 pub mod packet;

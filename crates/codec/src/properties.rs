@@ -112,6 +112,45 @@ pub fn is_allowed(pid: u8, cx: PropertyContext) -> bool {
     }
 }
 
+/// The spec's name of a property identifier, for messages.
+pub fn property_name(pid: u8) -> &'static str {
+    match pid {
+        id::PAYLOAD_FORMAT_INDICATOR => "Payload Format Indicator",
+        id::MESSAGE_EXPIRY_INTERVAL => "Message Expiry Interval",
+        id::CONTENT_TYPE => "Content Type",
+        id::RESPONSE_TOPIC => "Response Topic",
+        id::CORRELATION_DATA => "Correlation Data",
+        id::SUBSCRIPTION_IDENTIFIER => "Subscription Identifier",
+        id::SESSION_EXPIRY_INTERVAL => "Session Expiry Interval",
+        id::ASSIGNED_CLIENT_IDENTIFIER => "Assigned Client Identifier",
+        id::SERVER_KEEP_ALIVE => "Server Keep Alive",
+        id::AUTHENTICATION_METHOD => "Authentication Method",
+        id::AUTHENTICATION_DATA => "Authentication Data",
+        id::REQUEST_PROBLEM_INFORMATION => "Request Problem Information",
+        id::WILL_DELAY_INTERVAL => "Will Delay Interval",
+        id::REQUEST_RESPONSE_INFORMATION => "Request Response Information",
+        id::RESPONSE_INFORMATION => "Response Information",
+        id::SERVER_REFERENCE => "Server Reference",
+        id::REASON_STRING => "Reason String",
+        id::RECEIVE_MAXIMUM => "Receive Maximum",
+        id::TOPIC_ALIAS_MAXIMUM => "Topic Alias Maximum",
+        id::TOPIC_ALIAS => "Topic Alias",
+        id::MAXIMUM_QOS => "Maximum QoS",
+        id::RETAIN_AVAILABLE => "Retain Available",
+        id::USER_PROPERTY => "User Property",
+        id::MAXIMUM_PACKET_SIZE => "Maximum Packet Size",
+        id::WILDCARD_SUBSCRIPTION_AVAILABLE => "Wildcard Subscription Available",
+        id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => "Subscription Identifier Available",
+        id::SHARED_SUBSCRIPTION_AVAILABLE => "Shared Subscription Available",
+        _ => "property",
+    }
+}
+
+/// Whether `pid` is a property identifier MQTT 5.0 defines.
+pub fn is_known(pid: u8) -> bool {
+    property_name(pid) != "property"
+}
+
 /// Every MQTT 5.0 property. `None` (or an empty list) means absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties {
@@ -230,6 +269,84 @@ impl Properties {
         varint_len(len) + len
     }
 
+    /// Calls `f` with the identifier of every property that is set (once per list entry).
+    fn for_each_present(&self, mut f: impl FnMut(u8)) {
+        let mut one = |present: bool, pid: u8| {
+            if present {
+                f(pid)
+            }
+        };
+        one(self.payload_format_indicator.is_some(), id::PAYLOAD_FORMAT_INDICATOR);
+        one(self.message_expiry_interval.is_some(), id::MESSAGE_EXPIRY_INTERVAL);
+        one(self.content_type.is_some(), id::CONTENT_TYPE);
+        one(self.response_topic.is_some(), id::RESPONSE_TOPIC);
+        one(self.correlation_data.is_some(), id::CORRELATION_DATA);
+        for _ in &self.subscription_identifiers {
+            one(true, id::SUBSCRIPTION_IDENTIFIER);
+        }
+        one(self.session_expiry_interval.is_some(), id::SESSION_EXPIRY_INTERVAL);
+        one(self.assigned_client_identifier.is_some(), id::ASSIGNED_CLIENT_IDENTIFIER);
+        one(self.server_keep_alive.is_some(), id::SERVER_KEEP_ALIVE);
+        one(self.authentication_method.is_some(), id::AUTHENTICATION_METHOD);
+        one(self.authentication_data.is_some(), id::AUTHENTICATION_DATA);
+        one(self.request_problem_information.is_some(), id::REQUEST_PROBLEM_INFORMATION);
+        one(self.will_delay_interval.is_some(), id::WILL_DELAY_INTERVAL);
+        one(self.request_response_information.is_some(), id::REQUEST_RESPONSE_INFORMATION);
+        one(self.response_information.is_some(), id::RESPONSE_INFORMATION);
+        one(self.server_reference.is_some(), id::SERVER_REFERENCE);
+        one(self.reason_string.is_some(), id::REASON_STRING);
+        one(self.receive_maximum.is_some(), id::RECEIVE_MAXIMUM);
+        one(self.topic_alias_maximum.is_some(), id::TOPIC_ALIAS_MAXIMUM);
+        one(self.topic_alias.is_some(), id::TOPIC_ALIAS);
+        one(self.maximum_qos.is_some(), id::MAXIMUM_QOS);
+        one(self.retain_available.is_some(), id::RETAIN_AVAILABLE);
+        for _ in &self.user_properties {
+            one(true, id::USER_PROPERTY);
+        }
+        one(self.maximum_packet_size.is_some(), id::MAXIMUM_PACKET_SIZE);
+        one(self.wildcard_subscription_available.is_some(), id::WILDCARD_SUBSCRIPTION_AVAILABLE);
+        one(self.subscription_identifier_available.is_some(), id::SUBSCRIPTION_IDENTIFIER_AVAILABLE);
+        one(self.shared_subscription_available.is_some(), id::SHARED_SUBSCRIPTION_AVAILABLE);
+    }
+
+    /// Checks, before a 5.0 packet is encoded, that the properties fit `cx` and hold values the receiver's
+    /// decoder accepts: each property allowed there (table 2-4), lengths within 65,535 bytes, no zero where
+    /// the spec forbids it.
+    pub(crate) fn check_for(&self, cx: PropertyContext) -> Result<(), EncodeError> {
+        let mut not_allowed = None;
+        self.for_each_present(|pid| {
+            if not_allowed.is_none() && !is_allowed(pid, cx) {
+                not_allowed = Some(pid);
+            }
+        });
+        if let Some(id) = not_allowed {
+            return Err(EncodeError::PropertyNotAllowed { id, packet: cx.name() });
+        }
+        if cx != PropertyContext::Publish && self.subscription_identifiers.len() > 1 {
+            return Err(EncodeError::SpecViolation("[MQTT-3.8.2.1.2] more than one subscription identifier"));
+        }
+        if self.topic_alias == Some(0) {
+            return Err(EncodeError::SpecViolation("[MQTT-3.3.2-8] topic alias 0"));
+        }
+        if self.receive_maximum == Some(0) || self.maximum_packet_size == Some(0) {
+            return Err(EncodeError::SpecViolation(
+                "[MQTT-3.1.2.11] receive maximum or maximum packet size 0",
+            ));
+        }
+        if self.maximum_qos == Some(QoS::ExactlyOnce) {
+            return Err(EncodeError::SpecViolation("[MQTT-3.2.2.3.4] maximum QoS 2 is not sent"));
+        }
+        if self.authentication_data.is_some()
+            && self.authentication_method.is_none()
+            && cx == PropertyContext::Connect
+        {
+            return Err(EncodeError::SpecViolation(
+                "[MQTT-3.1.2.11.10] authentication data without an authentication method",
+            ));
+        }
+        self.check()
+    }
+
     /// Checks what encoding cannot represent: over-long strings, out-of-range subscription identifiers.
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
         for s in [
@@ -337,22 +454,22 @@ impl Properties {
         let mut r = Reader::new(r.take(len, "properties")?);
         let mut p = Properties::default();
         while !r.is_empty() {
-            let pid = r.varint("property identifier")?;
-            let pid = u8::try_from(pid).map_err(|_| DecodeError::UnknownProperty(0xFF))?;
+            // The identifier is a Variable Byte Integer, but every defined one fits its first byte: a byte
+            // with the continuation bit can only start an unknown identifier.
+            let pid = r.u8("property identifier")?;
+            if !is_known(pid) {
+                return Err(DecodeError::UnknownProperty(pid));
+            }
             if !is_allowed(pid, cx) {
-                return Err(
-                    if is_allowed(pid, PropertyContext::Publish)
-                        || is_allowed(pid, PropertyContext::ConnAck)
-                        || is_allowed(pid, PropertyContext::Connect)
-                        || is_allowed(pid, PropertyContext::Will)
-                    {
-                        DecodeError::PropertyNotAllowed { id: pid, packet: cx.name() }
-                    } else {
-                        DecodeError::UnknownProperty(pid)
-                    },
-                );
+                return Err(DecodeError::PropertyNotAllowed { id: pid, packet: cx.name() });
             }
             p.decode_one(pid, &mut r, cx)?;
+        }
+        if cx == PropertyContext::Connect
+            && p.authentication_data.is_some()
+            && p.authentication_method.is_none()
+        {
+            return Err(DecodeError::AuthDataWithoutMethod);
         }
         Ok(p)
     }
@@ -386,9 +503,9 @@ impl Properties {
             id::CONTENT_TYPE => once(&mut self.content_type, pid, r.string("content type")?),
             id::RESPONSE_TOPIC => {
                 let topic = r.string("response topic")?;
-                // [MQTT-3.3.2-14] The Response Topic MUST NOT contain wildcard characters.
+                // [MQTT-3.3.2-14] The Response Topic is a topic name: no wildcards, not empty.
                 if crate::topic::validate_topic_name(&topic).is_err() {
-                    return Err(DecodeError::WildcardInTopicName(topic.to_string()));
+                    return Err(DecodeError::InvalidResponseTopic(topic.to_string()));
                 }
                 once(&mut self.response_topic, pid, topic)
             }

@@ -165,65 +165,151 @@ mod tests {
 
     #[test]
     fn matching_table() {
+        // [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.2-1], [MQTT-4.7.3-4] and the examples of 4.7.1.
         let cases: &[(&str, &str, bool)] = &[
+            // '+' matches exactly one level, an empty one too.
             ("home/+/temperature", "home/livingroom/temperature", true),
             ("home/+/temperature", "home/a/b/temperature", false),
             ("home/+/temperature", "home//temperature", true),
+            ("home/+/temperature", "home/temperature", false),
+            ("+", "a", true),
+            ("+", "a/b", false),
+            ("+", "/", false),
+            ("+/+", "/", true),
+            ("/+", "/a", true),
+            ("/+", "a", false),
+            ("+/+/+", "a/b/c", true),
+            ("+/b/+", "a/b/c", true),
+            ("+/b/+", "a/x/c", false),
+            ("sport/+", "sport", false),
+            ("sport/+", "sport/", true),
+            ("sport/+/player1", "sport/tennis/player1", true),
+            // '#' matches the parent level and any number of levels below it.
             ("home/#", "home", true),
             ("home/#", "home/", true),
             ("home/#", "home/a/b/c", true),
             ("home/#", "homes/a", false),
+            ("home/#", "hom", false),
             ("#", "home/a", true),
             ("#", "/", true),
+            ("#", "a", true),
+            ("/#", "/a/b", true),
+            ("/#", "a", false),
+            ("a/+/#", "a/b", true),
+            ("a/+/#", "a", false),
+            ("a/+/#", "a/b/c/d", true),
+            ("sport/tennis/player1/#", "sport/tennis/player1", true),
+            ("sport/tennis/player1/#", "sport/tennis/player1/ranking", true),
+            ("sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true),
+            ("sport/#", "sport", true),
+            // Topics starting with '$' are not matched by a filter starting with a wildcard.
             ("#", "$SYS/broker/uptime", false),
+            ("#", "$SYS", false),
             ("+/broker/uptime", "$SYS/broker/uptime", false),
+            ("+", "$x", false),
             ("$SYS/#", "$SYS/broker/uptime", true),
+            ("$SYS/#", "$SYS", true),
             ("$SYS/+/uptime", "$SYS/broker/uptime", true),
-            ("+", "a", true),
-            ("+", "a/b", false),
-            ("+", "", true),
-            ("+/+", "/", true),
-            ("/+", "/a", true),
-            ("/+", "a", false),
+            ("$SYS/broker/uptime", "$SYS/broker/uptime", true),
+            ("a/$SYS/#", "a/$SYS/x", true),
+            ("+/$x", "a/$x", true),
+            // Exact levels compare byte for byte: no normalization, case matters, empty levels count.
             ("a/b", "a/b", true),
             ("a/b", "a/B", false),
             ("a/b", "a/b/", false),
-            ("a/+/#", "a/b", true),
-            ("a/+/#", "a", false),
-            ("sport/tennis/player1/#", "sport/tennis/player1/ranking", true),
-            ("sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true),
-            ("sport/+", "sport", false),
-            ("sport/+", "sport/", true),
+            ("a/b/", "a/b/", true),
+            ("a//b", "a//b", true),
+            ("a//b", "a/b", false),
+            ("/", "/", true),
+            ("/a", "a", false),
+            ("é/✓", "é/✓", true),
+            ("e\u{301}", "é", false),
         ];
         for (filter, name, expected) in cases {
+            assert_eq!(validate_topic_filter(filter), Ok(()), "{filter:?} is a valid filter");
+            assert_eq!(validate_topic_name(name), Ok(()), "{name:?} is a valid name");
             assert_eq!(matches(filter, name), *expected, "filter {filter:?} name {name:?}");
         }
     }
 
     #[test]
     fn filter_validation_table() {
-        assert_eq!(validate_topic_filter("sport/tennis/#"), Ok(()));
-        assert_eq!(validate_topic_filter("#"), Ok(()));
-        assert_eq!(validate_topic_filter("+/+"), Ok(()));
-        assert_eq!(validate_topic_filter("//"), Ok(()));
-        assert_eq!(validate_topic_filter(""), Err(TopicError::Empty));
-        assert_eq!(validate_topic_filter("sport/tennis#"), Err(TopicError::MisplacedMultiLevelWildcard));
-        assert_eq!(validate_topic_filter("sport/#/ranking"), Err(TopicError::MisplacedMultiLevelWildcard));
-        assert_eq!(validate_topic_filter("sport+"), Err(TopicError::MisplacedSingleLevelWildcard));
-        assert_eq!(validate_topic_filter("$share/g/a/+"), Ok(()));
-        assert_eq!(validate_topic_filter("$share//a"), Err(TopicError::EmptyShareName));
-        assert_eq!(validate_topic_filter("$share/g+/a"), Err(TopicError::InvalidShareName));
-        assert_eq!(validate_topic_filter("$share/g"), Err(TopicError::MissingSharedFilter));
-        assert_eq!(validate_topic_filter("$share/g/"), Err(TopicError::MissingSharedFilter));
-        assert_eq!(validate_topic_filter("$share/"), Err(TopicError::EmptyShareName));
-        assert_eq!(validate_topic_name("a/+"), Err(TopicError::WildcardInName));
-        assert_eq!(validate_topic_name(""), Err(TopicError::Empty));
+        let cases: &[(&str, Result<(), TopicError>)] = &[
+            ("sport/tennis/#", Ok(())),
+            ("#", Ok(())),
+            ("+", Ok(())),
+            ("+/+", Ok(())),
+            ("+/tennis/#", Ok(())),
+            ("//", Ok(())),
+            ("/", Ok(())),
+            ("$SYS/#", Ok(())),
+            ("$share", Ok(())),
+            ("$sharex/g/a", Ok(())),
+            ("", Err(TopicError::Empty)),
+            ("sport/tennis#", Err(TopicError::MisplacedMultiLevelWildcard)),
+            ("sport/#/ranking", Err(TopicError::MisplacedMultiLevelWildcard)),
+            ("#/", Err(TopicError::MisplacedMultiLevelWildcard)),
+            ("##", Err(TopicError::MisplacedMultiLevelWildcard)),
+            ("sport+", Err(TopicError::MisplacedSingleLevelWildcard)),
+            ("++", Err(TopicError::MisplacedSingleLevelWildcard)),
+            ("a/+b/c", Err(TopicError::MisplacedSingleLevelWildcard)),
+            ("a\0b", Err(TopicError::NullCharacter)),
+            ("$share/g/a/+", Ok(())),
+            ("$share/g/#", Ok(())),
+            ("$share/g//", Ok(())),
+            ("$share/g/$SYS/#", Ok(())),
+            ("$share//a", Err(TopicError::EmptyShareName)),
+            ("$share/", Err(TopicError::EmptyShareName)),
+            ("$share/g+/a", Err(TopicError::InvalidShareName)),
+            ("$share/#/a", Err(TopicError::InvalidShareName)),
+            ("$share/g", Err(TopicError::MissingSharedFilter)),
+            ("$share/g/", Err(TopicError::MissingSharedFilter)),
+            ("$share/g/a#", Err(TopicError::MisplacedMultiLevelWildcard)),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(validate_topic_filter(filter), *expected, "{filter:?}");
+        }
+        let names: &[(&str, Result<(), TopicError>)] = &[
+            ("a", Ok(())),
+            ("/", Ok(())),
+            ("$SYS/x", Ok(())),
+            (" ", Ok(())),
+            ("a/+", Err(TopicError::WildcardInName)),
+            ("a/#", Err(TopicError::WildcardInName)),
+            ("a+b", Err(TopicError::WildcardInName)),
+            ("", Err(TopicError::Empty)),
+            ("a\0", Err(TopicError::NullCharacter)),
+        ];
+        for (name, expected) in names {
+            assert_eq!(validate_topic_name(name), *expected, "{name:?}");
+        }
     }
 
     #[test]
     fn shared_filter_parts() {
+        // [MQTT-4.8.2-1], [MQTT-4.8.2-2]: $share/{ShareName}/{filter}.
         let shared = parse_shared("$share/workers/jobs/#").and_then(Result::ok);
         assert_eq!(shared, Some(SharedFilter { group: "workers", filter: "jobs/#" }));
+        assert_eq!(shared.map(|s| s.to_string()), Some("$share/workers/jobs/#".to_owned()));
+        let nested = parse_shared("$share/g/$share/h/x").and_then(Result::ok);
+        assert_eq!(nested, Some(SharedFilter { group: "g", filter: "$share/h/x" }));
+        // Found by fuzzing: after the share name comes a plain filter, even one starting with "$share/".
+        let inner = parse_shared("$share/;/$share/+//v").and_then(Result::ok);
+        assert_eq!(inner, Some(SharedFilter { group: ";", filter: "$share/+//v" }));
+        assert_eq!(validate_topic_filter("$share/;/$share/+//v"), Ok(()));
+        assert_eq!(parse_shared("$share/g/+").and_then(Result::ok).map(|s| s.filter), Some("+"));
         assert_eq!(parse_shared("jobs/#"), None);
+        assert_eq!(parse_shared("$share"), None);
+        assert_eq!(parse_shared("$SHARE/g/x"), None);
+        assert_eq!(parse_shared("$share/g"), Some(Err(TopicError::MissingSharedFilter)));
+    }
+
+    #[test]
+    fn wildcards_and_system_topics() {
+        assert!(has_wildcard("a/+/b"));
+        assert!(has_wildcard("#"));
+        assert!(!has_wildcard("a/b"));
+        assert!(is_system_topic("$SYS/broker"));
+        assert!(!is_system_topic("SYS/$x"));
     }
 }

@@ -49,13 +49,16 @@ impl Reader {
         Ok(self.buf.get_u32())
     }
 
+    /// A Variable Byte Integer inside the body (a property length, a subscription identifier...).
     pub(crate) fn varint(&mut self, field: &'static str) -> Result<u32, DecodeError> {
-        match decode_varint(&self.buf)? {
-            Some((value, used)) => {
+        match parse_varint(&self.buf) {
+            Ok(Some((value, used))) => {
                 self.buf.advance(used);
                 Ok(value)
             }
-            None => Err(DecodeError::Truncated(field)),
+            Ok(None) => Err(DecodeError::Truncated(field)),
+            Err(VarIntFault::TooLong) => Err(DecodeError::VarIntTooLong(field)),
+            Err(VarIntFault::NotMinimal) => Err(DecodeError::VarIntNotMinimal(field)),
         }
     }
 
@@ -93,8 +96,9 @@ impl Reader {
     }
 }
 
-/// Checks that `raw` is a well-formed MQTT UTF-8 string: valid UTF-8 (which excludes surrogates and overlong
-/// forms) and no U+0000.
+/// Checks that `raw` is a well-formed MQTT UTF-8 string [MQTT-1.5.4-1], [MQTT-1.5.4-2]: valid UTF-8 per RFC 3629
+/// (which excludes encoded surrogates U+D800..U+DFFF and overlong forms, including the two-byte U+0000) and no
+/// U+0000. A BOM (U+FEFF) is kept as it is [MQTT-1.5.4-3].
 pub(crate) fn to_string(raw: Bytes, field: &'static str) -> Result<ByteString, DecodeError> {
     if raw.contains(&0) {
         return Err(DecodeError::NullCharacter(field));
@@ -102,21 +106,42 @@ pub(crate) fn to_string(raw: Bytes, field: &'static str) -> Result<ByteString, D
     ByteString::try_from(raw).map_err(|_| DecodeError::InvalidUtf8(field))
 }
 
-/// Decodes a Variable Byte Integer from the start of `buf`: `Ok(None)` if more bytes are needed, the value and
-/// the number of bytes used otherwise.
-pub fn decode_varint(buf: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
+/// What is wrong with a Variable Byte Integer that is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VarIntFault {
+    /// A fifth byte would be needed: at most four are allowed (MQTT 5.0 1.5.5, 3.1.1 2.2.3).
+    TooLong,
+    /// The value fits in fewer bytes [MQTT-1.5.5-1]: a last byte of 0 after a continuation.
+    NotMinimal,
+}
+
+/// Parses a Variable Byte Integer at the start of `buf`: `Ok(None)` if more bytes are needed.
+pub(crate) fn parse_varint(buf: &[u8]) -> Result<Option<(u32, usize)>, VarIntFault> {
     let mut value: u32 = 0;
-    for (i, byte) in buf.iter().enumerate().take(4) {
+    for (i, &byte) in buf.iter().enumerate().take(4) {
         value |= u32::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
+            if byte == 0 && i > 0 {
+                return Err(VarIntFault::NotMinimal);
+            }
             return Ok(Some((value, i + 1)));
         }
     }
     if buf.len() >= 4 {
-        Err(DecodeError::RemainingLengthTooLong)
+        Err(VarIntFault::TooLong)
     } else {
         Ok(None)
     }
+}
+
+/// Decodes the Remaining Length, a Variable Byte Integer, from the start of `buf`: `Ok(None)` if more bytes
+/// are needed, the value and the number of bytes used otherwise. More than four bytes, or more bytes than the
+/// value needs, is malformed.
+pub fn decode_varint(buf: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
+    parse_varint(buf).map_err(|fault| match fault {
+        VarIntFault::TooLong => DecodeError::RemainingLengthTooLong,
+        VarIntFault::NotMinimal => DecodeError::VarIntNotMinimal("remaining length"),
+    })
 }
 
 /// Bytes needed to encode `value` as a Variable Byte Integer.
@@ -180,5 +205,36 @@ mod tests {
         assert_eq!(decode_varint(&[0xFF, 0xFF, 0xFF, 0x7F]), Ok(Some((268_435_455, 4))));
         assert_eq!(decode_varint(&[0x80, 0x80]), Ok(None));
         assert_eq!(decode_varint(&[0x80, 0x80, 0x80, 0x80, 0x01]), Err(DecodeError::RemainingLengthTooLong));
+        assert_eq!(decode_varint(&[0x80, 0x80, 0x80, 0x80]), Err(DecodeError::RemainingLengthTooLong));
+    }
+
+    #[test]
+    fn varint_in_more_bytes_than_needed_is_malformed() {
+        // [MQTT-1.5.5-1] The encoded value MUST use the minimum number of bytes necessary.
+        for bytes in [&[0x80, 0x00][..], &[0xFF, 0x00], &[0x80, 0x80, 0x00], &[0x81, 0x80, 0x80, 0x00]] {
+            assert_eq!(decode_varint(bytes), Err(DecodeError::VarIntNotMinimal("remaining length")));
+        }
+        let mut r = Reader::new(Bytes::from_static(&[0x85, 0x00]));
+        assert_eq!(r.varint("property length"), Err(DecodeError::VarIntNotMinimal("property length")));
+        let mut r = Reader::new(Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x01]));
+        assert_eq!(
+            r.varint("subscription identifier"),
+            Err(DecodeError::VarIntTooLong("subscription identifier"))
+        );
+        let mut r = Reader::new(Bytes::from_static(&[0x80, 0x80]));
+        assert_eq!(r.varint("property length"), Err(DecodeError::Truncated("property length")));
+    }
+
+    #[test]
+    fn strings_reject_nul_surrogates_and_overlong_forms() {
+        // [MQTT-1.5.4-1], [MQTT-1.5.4-2]
+        let check = |raw: &'static [u8]| to_string(Bytes::from_static(raw), "s");
+        assert_eq!(check(b"a\0b"), Err(DecodeError::NullCharacter("s")));
+        assert_eq!(check(&[0xC0, 0x80]), Err(DecodeError::InvalidUtf8("s")));
+        assert_eq!(check(&[0xED, 0xA0, 0x80]), Err(DecodeError::InvalidUtf8("s")));
+        assert_eq!(check(&[0xE0, 0x80, 0xAF]), Err(DecodeError::InvalidUtf8("s")));
+        assert_eq!(check(&[0xF4, 0x90, 0x80, 0x80]), Err(DecodeError::InvalidUtf8("s")));
+        // [MQTT-1.5.4-3] A BOM is not stripped.
+        assert_eq!(check(&[0xEF, 0xBB, 0xBF, b'x']).map(|s| s.len()), Ok(4));
     }
 }

@@ -20,9 +20,11 @@
 //! # Layout
 //! - [`broker`]: [`TestBroker`], the real broker library on an ephemeral port
 //! - [`raw`]: [`RawClient`], MQTT frames over a TcpStream, for exact wire behaviour; packet builders
+//! - [`mosquitto`]: a real Mosquitto broker with a generated configuration, for client interop tests
 //! - [`process`]: free ports, the `tern` binary, a real `mosquitto`, third-party tools that must be present
 
 pub mod broker;
+pub mod mosquitto;
 pub mod process;
 pub mod raw;
 

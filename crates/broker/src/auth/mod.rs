@@ -3,6 +3,15 @@
 //! The broker calls these traits so password files, ACL files, or later HTTP and JWT back-ends plug in the
 //! same way. Built-in rules come first and cannot be overridden: nobody publishes to `$SYS/...` or
 //! `$share/...`.
+//!
+//! # Layout
+//! - [`acl`]: mosquitto-compatible ACL files
+//! - [`files`]: password file + ACL file security per listener
+//! - [`password`]: mosquitto-compatible password files and the hashes they hold
+
+pub mod acl;
+pub mod files;
+pub mod password;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -102,7 +111,10 @@ mod tests {
     #[test]
     fn anonymous_is_refused_when_not_allowed() {
         let info = ConnectInfo { client_id: "c", username: None, password: None, peer: None };
-        assert_eq!(AllowAnonymous { allow_anonymous: false }.authenticate(&info), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
+        assert_eq!(
+            AllowAnonymous { allow_anonymous: false }.authenticate(&info),
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
+        );
         assert_eq!(AllowAnonymous { allow_anonymous: true }.authenticate(&info), AuthDecision::Allow);
     }
 }

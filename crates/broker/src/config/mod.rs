@@ -3,11 +3,28 @@
 //! Two file formats produce it: Mosquitto's `mosquitto.conf` (any file not ending in `.toml`) so that an
 //! operator can move `/etc/mosquitto` over unchanged, and Tern's own TOML format. With no file at all the
 //! defaults are Mosquitto 2's: one listener on loopback port 1883, anonymous clients allowed.
+//!
+//! # Layout
+//! - [`Config::load`]: picks the format by extension, parses, validates (`load.rs`)
+//! - `mosquitto`: the mosquitto.conf parser; `toml`: Tern's TOML format
+//! - [`Config::validate`]: the consistency checks behind `tern broker --test-config` (`validate.rs`)
+//! - [`ConfigError`]: every error names `FILE:LINE` (and the directive) or the listener concerned
+
+mod duration;
+mod error;
+mod load;
+pub(crate) mod log;
+mod mosquitto;
+mod toml;
+mod validate;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, DirectiveProblem, Invalid, Location, Problem, Scope};
+pub use mosquitto::Notice;
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +44,7 @@ pub struct Config {
     pub persistence: PersistenceConfig,
     /// What is logged and where.
     pub log: LogConfig,
-    /// Seconds between `$SYS` updates; 0 turns `$SYS` off.
+    /// Seconds between `$SYS` updates, at most 65,535; 0 turns `$SYS` off.
     pub sys_interval: u64,
     /// Write the process id here at start-up.
     pub pid_file: Option<PathBuf>,
@@ -49,6 +66,69 @@ impl Default for Config {
             pid_file: None,
             user: None,
         }
+    }
+}
+
+impl Config {
+    /// The listeners to open: the configured ones, or with none Mosquitto 2's "local only" pair.
+    pub fn effective_listeners(&self) -> Vec<ListenerConfig> {
+        if self.listeners.is_empty() {
+            Self::local_only_listeners()
+        } else {
+            self.listeners.clone()
+        }
+    }
+
+    /// Mosquitto 2's listeners when none is configured: port 1883 on 127.0.0.1 and on ::1.
+    pub fn local_only_listeners() -> Vec<ListenerConfig> {
+        ["127.0.0.1", "::1"]
+            .into_iter()
+            .map(|address| ListenerConfig {
+                bind_address: Some(address.to_owned()),
+                ..ListenerConfig::default()
+            })
+            .collect()
+    }
+
+    /// The security settings in force on `listener`: its own with `per_listener_settings`, else the
+    /// global ones.
+    pub fn security_for<'a>(&'a self, listener: &'a ListenerConfig) -> &'a SecurityConfig {
+        match (&listener.security, self.per_listener_settings) {
+            (Some(own), true) => own,
+            _ => &self.security,
+        }
+    }
+
+    /// Whether clients without a user name may connect to `listener`. Unset, Mosquitto 2's rule applies:
+    /// allowed only when no listener is configured (the broker then listens on loopback only).
+    pub fn allow_anonymous_for(&self, listener: &ListenerConfig) -> bool {
+        self.security_for(listener).allow_anonymous.unwrap_or(self.listeners.is_empty())
+    }
+
+    /// The configuration with Mosquitto's implicit defaults written out: every unset `allow_anonymous`
+    /// gets the value it stands for. Checks behave the same on both.
+    pub fn effective(&self) -> Config {
+        let mut config = self.clone();
+        let anonymous = self.listeners.is_empty();
+        if !self.per_listener_settings {
+            config.security.allow_anonymous.get_or_insert(anonymous);
+        }
+        for listener in &mut config.listeners {
+            if let Some(security) = &mut listener.security {
+                security.allow_anonymous.get_or_insert(anonymous);
+            }
+        }
+        config
+    }
+
+    /// Highest QoS a client of `listener` may use.
+    pub fn max_qos_for(&self, listener: &ListenerConfig) -> u8 {
+        listener.max_qos.unwrap_or(self.limits.max_qos)
+    }
+
+    /// Topic aliases a v5 client of `listener` may use towards the broker.
+    pub fn max_topic_alias_for(&self, listener: &ListenerConfig) -> u16 {
+        listener.max_topic_alias.unwrap_or(self.limits.max_topic_alias)
     }
 }
 
@@ -87,6 +167,14 @@ pub struct ListenerConfig {
     pub max_connections: Option<usize>,
     /// Prefix added to every topic of this listener's clients (`mount_point`).
     pub mount_point: Option<String>,
+    /// Highest QoS on this listener (Mosquitto's `max_qos` is per listener); `None` uses
+    /// [`LimitsConfig::max_qos`].
+    pub max_qos: Option<u8>,
+    /// Topic aliases a v5 client of this listener may use; `None` uses [`LimitsConfig::max_topic_alias`].
+    pub max_topic_alias: Option<u16>,
+    /// Replace the client id by the user name (`use_username_as_clientid`); a client without a user name
+    /// is then refused as not authorised.
+    pub use_username_as_clientid: bool,
     /// This listener's own security settings (only with `per_listener_settings`).
     pub security: Option<SecurityConfig>,
 }
@@ -102,6 +190,9 @@ impl Default for ListenerConfig {
             tls: None,
             max_connections: None,
             mount_point: None,
+            max_qos: None,
+            max_topic_alias: None,
+            use_username_as_clientid: false,
             security: None,
         }
     }
@@ -122,8 +213,10 @@ pub struct TlsConfig {
     pub use_subject_as_username: bool,
     /// Minimum TLS version: "tlsv1.2" or "tlsv1.3".
     pub tls_version: Option<String>,
-    /// OpenSSL-style cipher list; accepted and mapped onto rustls suites where possible.
+    /// OpenSSL-style cipher list for TLS 1.2; mapped onto rustls suites where possible.
     pub ciphers: Option<String>,
+    /// TLS 1.3 cipher suites (`ciphers_tls1.3`), colon separated.
+    pub ciphers_tls13: Option<String>,
 }
 
 /// Who may connect and what they may do.
@@ -142,8 +235,6 @@ pub struct SecurityConfig {
     /// Prefix of generated client identifiers.
     pub auto_id_prefix: String,
     pub allow_zero_length_clientid: bool,
-    /// Replace the client id by the user name.
-    pub use_username_as_clientid: bool,
 }
 
 impl Default for SecurityConfig {
@@ -156,7 +247,6 @@ impl Default for SecurityConfig {
             psk_hint: None,
             auto_id_prefix: "auto-".to_owned(),
             allow_zero_length_clientid: true,
-            use_username_as_clientid: false,
         }
     }
 }
@@ -167,30 +257,33 @@ impl Default for SecurityConfig {
 pub struct LimitsConfig {
     /// Connections accepted at once over all listeners; `None` is unlimited.
     pub max_connections: Option<usize>,
-    /// Outbound QoS 1/2 messages in flight per client (also the Receive Maximum we accept from clients).
+    /// Outbound QoS 1/2 messages in flight per client (also the Receive Maximum we accept from clients),
+    /// 1 to 65,535. Mosquitto's `max_inflight_messages 0` ("no limit") becomes 65,535.
     pub max_inflight_messages: u16,
     /// Outbound bytes in flight per client; 0 is unlimited.
     pub max_inflight_bytes: usize,
-    /// Messages queued per session beyond the inflight window.
+    /// Messages queued per session beyond the inflight window; 0 is unlimited (as in Mosquitto).
     pub max_queued_messages: usize,
     /// Bytes queued per session; 0 is unlimited (but `max_queued_messages` still applies).
     pub max_queued_bytes: usize,
     /// Queue QoS 0 messages for offline persistent sessions too.
     pub queue_qos0_messages: bool,
-    /// Largest PUBLISH payload accepted; 0 is the protocol maximum.
+    /// Largest PUBLISH payload accepted, at most 268,435,455; 0 is the protocol maximum.
     pub message_size_limit: u32,
-    /// Largest packet accepted (MQTT 5.0 Maximum Packet Size, advertised in CONNACK).
+    /// Largest packet accepted (MQTT 5.0 Maximum Packet Size, advertised in CONNACK), 20 to 268,435,460
+    /// (the protocol maximum, Mosquitto's "no limit").
     pub max_packet_size: u32,
-    /// Largest keep-alive accepted; clients asking for more (or for 0) get this one (v5: Server Keep Alive).
+    /// Largest keep-alive accepted, 10 to 65,535; clients asking for more (or for 0) get this one (v5:
+    /// Server Keep Alive).
     pub max_keepalive: u16,
-    /// Highest QoS the broker supports, 0-2 (v5: Maximum QoS in CONNACK).
+    /// Highest QoS the broker supports, 0-2 (v5: Maximum QoS in CONNACK); a listener may lower it.
     pub max_qos: u8,
-    /// Topic aliases a v5 client may use towards the broker.
+    /// Topic aliases a v5 client may use towards the broker; a listener may override it.
     pub max_topic_alias: u16,
     pub retain_available: bool,
     /// Expire persistent sessions of clients offline longer than this (`persistent_client_expiration`);
-    /// `None` keeps them until their own session expiry.
-    #[serde(with = "opt_secs")]
+    /// `None` keeps them until their own session expiry. TOML: seconds, or Mosquitto's `14d` form.
+    #[serde(with = "duration::opt_secs")]
     pub persistent_client_expiration: Option<Duration>,
 }
 
@@ -236,10 +329,12 @@ impl Default for PersistenceConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// `stdout`, `stderr`, `syslog`, `file PATH` (repeatable in mosquitto.conf).
+    /// `stdout`, `stderr`, `syslog`, `topic` (`$SYS/broker/log/...`), `file PATH`; empty logs nothing
+    /// (mosquitto.conf `log_dest none`).
     pub dest: Vec<String>,
     /// Mosquitto log types: `error`, `warning`, `notice`, `information`, `subscribe`, `unsubscribe`,
-    /// `websockets`, `debug`, `all`, `none`.
+    /// `websockets`, `debug`, `internal`, or `all`; empty logs nothing (`log_type none`). Default: error,
+    /// warning, notice, information (Mosquitto 2's).
     pub types: Vec<String>,
     /// Log client connections and disconnections (`connection_messages`).
     pub connection_messages: bool,
@@ -251,27 +346,38 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             dest: vec!["stderr".to_owned()],
-            types: Vec::new(),
+            types: log::DEFAULT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             connection_messages: true,
             verbose: false,
         }
     }
 }
 
-/// Serializes an optional duration as whole seconds.
-mod opt_secs {
-    use std::time::Duration;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(d) => s.serialize_some(&d.as_secs()),
-            None => s.serialize_none(),
+    #[test]
+    fn effective_writes_out_the_anonymous_default_without_changing_decisions() {
+        for listeners in [vec![], vec![ListenerConfig::default()]] {
+            let config = Config { listeners, ..Config::default() };
+            let effective = config.effective();
+            assert_eq!(effective.security.allow_anonymous, Some(config.listeners.is_empty()));
+            for listener in config.effective_listeners() {
+                assert_eq!(effective.allow_anonymous_for(&listener), config.allow_anonymous_for(&listener));
+            }
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    #[test]
+    fn a_listener_uses_its_own_security_only_with_per_listener_settings() {
+        let own = SecurityConfig { allow_anonymous: Some(true), ..SecurityConfig::default() };
+        let listener = ListenerConfig { security: Some(own.clone()), ..ListenerConfig::default() };
+        let mut config = Config { listeners: vec![listener.clone()], ..Config::default() };
+        assert_eq!(config.security_for(&listener), &config.security);
+        assert!(!config.allow_anonymous_for(&listener));
+        config.per_listener_settings = true;
+        assert_eq!(config.security_for(&listener), &own);
+        assert!(config.allow_anonymous_for(&listener));
     }
 }

@@ -1,7 +1,6 @@
 //! The CONNECT handshake: reading the first packet, checking it, authenticating, attaching the session and
 //! answering CONNACK (MQTT 3.1, 3.2).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +46,10 @@ pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
         match decode(rbuf, &limits) {
             Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
             Ok(Some(other)) => {
-                return Err(Refusal::Close(format!("[MQTT-3.1.0-1] first packet is {:?}, not CONNECT", other.packet_type())))
+                return Err(Refusal::Close(format!(
+                    "[MQTT-3.1.0-1] first packet is {:?}, not CONNECT",
+                    other.packet_type()
+                )))
             }
             Ok(None) => {}
             Err(DecodeError::UnsupportedProtocolVersion(level)) => {
@@ -80,8 +82,8 @@ pub(crate) struct Accepted {
 /// Checks client id rules, keep-alive limits and credentials.
 pub(crate) async fn accept(
     broker: &Arc<BrokerShared>,
+    cx: &super::ConnectionContext,
     mut connect: Connect,
-    peer: Option<SocketAddr>,
 ) -> Result<Accepted, Refusal> {
     let v = connect.protocol;
     let security = &broker.config.security;
@@ -140,25 +142,15 @@ pub(crate) async fn accept(
         }
     }
 
-    let authenticator = broker.authenticator.clone();
-    let username = connect.username.clone();
-    let password = connect.password.clone();
-    let id_for_auth = client_id.clone();
-    // Password hashing is slow on purpose: keep it off the async workers.
-    let decision = tokio::task::spawn_blocking(move || {
-        authenticator.authenticate(&ConnectInfo {
-            client_id: &id_for_auth,
-            username: username.as_deref(),
-            password: password.as_deref(),
-            peer,
-        })
-    })
-    .await
-    .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE));
-    if let AuthDecision::Deny(rc) = decision {
-        return Err(refuse(rc));
+    if let Some(identity) = &cx.certificate_username {
+        // The certificate, checked by TLS, is the credential: its identity replaces the user name.
+        connect.username = Some(identity.as_str().into());
+        connect.password = None;
+    } else {
+        let credentials = Credentials { username: connect.username.clone(), password: connect.password.clone() };
+        authenticate(cx, &client_id, &credentials).await.map_err(refuse)?;
     }
-    if security.use_username_as_clientid {
+    if cx.listener.use_username_as_clientid {
         match &connect.username {
             Some(u) => client_id = u.clone(),
             None => return Err(refuse(ReasonCode::NOT_AUTHORIZED)),
@@ -176,6 +168,40 @@ pub(crate) async fn accept(
     Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
 }
 
+/// What a client authenticated with, kept to check it again after a reload.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Credentials {
+    pub username: Option<ByteString>,
+    pub password: Option<bytes::Bytes>,
+}
+
+/// Asks the listener's authenticator, off the async workers: password hashing is slow on purpose.
+pub(crate) async fn authenticate(
+    cx: &super::ConnectionContext,
+    client_id: &ByteString,
+    credentials: &Credentials,
+) -> Result<(), ReasonCode> {
+    let peer = cx.peer;
+    let authenticator = cx.listener.authenticator();
+    let username = credentials.username.clone();
+    let password = credentials.password.clone();
+    let id_for_auth = client_id.clone();
+    let decision = tokio::task::spawn_blocking(move || {
+        authenticator.authenticate(&ConnectInfo {
+            client_id: &id_for_auth,
+            username: username.as_deref(),
+            password: password.as_deref(),
+            peer,
+        })
+    })
+    .await
+    .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE));
+    match decision {
+        AuthDecision::Allow => Ok(()),
+        AuthDecision::Deny(rc) => Err(rc),
+    }
+}
+
 fn generate_client_id(prefix: &str) -> String {
     let mut rng = rand::thread_rng();
     let suffix: String = (0..16).map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)])).collect();
@@ -183,17 +209,23 @@ fn generate_client_id(prefix: &str) -> String {
 }
 
 /// The CONNACK for an accepted CONNECT, with the MQTT 5.0 properties that tell the client our limits.
-pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_present: bool) -> ConnAck {
+pub(crate) fn connack(
+    broker: &BrokerShared,
+    listener: &crate::listener::ListenerContext,
+    accepted: &Accepted,
+    session_present: bool,
+) -> ConnAck {
     let mut properties = Properties::default();
     if accepted.connect.protocol.is_v5() {
         let limits = &broker.config.limits;
         if accepted.assigned_client_id {
-            properties.assigned_client_identifier = Some(accepted.client_id.clone()); // [MQTT-3.2.2-16]
+            properties.assigned_client_identifier = Some(accepted.client_id.clone());
+            // [MQTT-3.2.2-16]
         }
         properties.server_keep_alive = accepted.server_keep_alive;
         properties.receive_maximum = Some(limits.max_inflight_messages.max(1)).filter(|&r| r != u16::MAX);
-        if limits.max_qos < 2 {
-            properties.maximum_qos = tern_codec::QoS::from_u8(limits.max_qos);
+        if listener.max_qos < 2 {
+            properties.maximum_qos = tern_codec::QoS::from_u8(listener.max_qos);
         }
         if !limits.retain_available {
             properties.retain_available = Some(false);
@@ -201,15 +233,19 @@ pub(crate) fn connack(broker: &BrokerShared, accepted: &Accepted, session_presen
         if limits.max_packet_size < tern_codec::Limits::default().max_packet_size {
             properties.maximum_packet_size = Some(limits.max_packet_size);
         }
-        if limits.max_topic_alias > 0 {
-            properties.topic_alias_maximum = Some(limits.max_topic_alias);
+        if listener.max_topic_alias > 0 {
+            properties.topic_alias_maximum = Some(listener.max_topic_alias);
         }
     }
     ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }
 }
 
 /// Sends a refusing CONNACK and closes.
-pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(writer: &mut W, version: ProtocolVersion, rc: ReasonCode) {
+pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    version: ProtocolVersion,
+    rc: ReasonCode,
+) {
     let mut buf = BytesMut::new();
     let ack = ConnAck { session_present: false, reason_code: rc, properties: Properties::default() };
     if encode(&Packet::ConnAck(ack), version, &mut buf).is_ok() {

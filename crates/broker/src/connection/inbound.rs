@@ -114,12 +114,15 @@ impl Connection {
     fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         Stats::add(&self.broker.stats.publish_received, 1);
         let limits = &self.broker.config.limits;
-        if publish.qos.as_u8() > limits.max_qos {
+        if publish.qos.as_u8() > self.listener.max_qos {
             // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
             return Err(Exit::violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above the server's Maximum QoS"));
         }
         if publish.retain && !limits.retain_available {
-            return Err(Exit::violation(ReasonCode::RETAIN_NOT_SUPPORTED, "[MQTT-3.2.2-14] retain is not available"));
+            return Err(Exit::violation(
+                ReasonCode::RETAIN_NOT_SUPPORTED,
+                "[MQTT-3.2.2-14] retain is not available",
+            ));
         }
         let topic = self
             .aliases_in
@@ -153,9 +156,16 @@ impl Connection {
             self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
             return Ok(());
         }
-        if is_reserved_for_publish(&topic) || !self.broker.authorizer.can_publish(&self.client_info(), &topic) {
+        let reserved = is_reserved_for_publish(&topic);
+        let topic = self.mount(&topic);
+        if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
             // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
-            self.ack_publish(qos, packet_id, ReasonCode::NOT_AUTHORIZED, "not authorized to publish to this topic");
+            self.ack_publish(
+                qos,
+                packet_id,
+                ReasonCode::NOT_AUTHORIZED,
+                "not authorized to publish to this topic",
+            );
             return Ok(());
         }
         publish.topic = topic.clone();
@@ -190,12 +200,12 @@ impl Connection {
 
     fn on_subscribe(&mut self, subscribe: Subscribe) {
         let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
-        let max_qos = QoS::from_u8(self.broker.config.limits.max_qos).unwrap_or(QoS::ExactlyOnce);
+        let max_qos = QoS::from_u8(self.listener.max_qos).unwrap_or(QoS::ExactlyOnce);
         let now = Instant::now();
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
-            let filter = request.filter;
-            if !self.broker.authorizer.can_subscribe(&self.client_info(), &filter) {
+            let filter = self.mount(&request.filter);
+            if !self.listener.security().authorizer.can_subscribe(&self.client_info(), &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
                 continue;
             }
@@ -221,7 +231,7 @@ impl Connection {
             // Retained messages are not sent for a shared subscription [MQTT-3.8.4-..].
             if send_retained && parse_shared(&filter).is_none() {
                 for message in self.broker.retained_matching(&filter, now) {
-                    if !self.broker.authorizer.can_receive(&self.client_info(), &message.topic) {
+                    if !self.listener.security().authorizer.can_receive(&self.client_info(), &message.topic) {
                         continue;
                     }
                     // [MQTT-3.3.1-9] Retained messages sent on subscribe carry RETAIN = 1.
@@ -241,14 +251,20 @@ impl Connection {
     fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
         let mut reason_codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in unsubscribe.filters {
+            let filter = self.mount(&filter);
             let existed = self.broker.router.unsubscribe(&filter, &self.client_id);
             self.session.state.lock().subscriptions.remove(&filter);
-            reason_codes.push(if existed { ReasonCode::SUCCESS } else { ReasonCode::NO_SUBSCRIPTION_EXISTED });
+            reason_codes.push(if existed {
+                ReasonCode::SUCCESS
+            } else {
+                ReasonCode::NO_SUBSCRIPTION_EXISTED
+            });
         }
         if !self.version.is_v5() {
             reason_codes.clear();
         }
-        let ack = UnsubAck { packet_id: unsubscribe.packet_id, reason_codes, properties: Properties::default() };
+        let ack =
+            UnsubAck { packet_id: unsubscribe.packet_id, reason_codes, properties: Properties::default() };
         self.send_packet(&Packet::UnsubAck(ack));
     }
 
@@ -263,6 +279,8 @@ impl Connection {
             }
             self.session_expiry = if expiry == NEVER_EXPIRES { NEVER_EXPIRES } else { expiry };
         }
-        Err(Exit::Disconnect { send_will: disconnect.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE })
+        Err(Exit::Disconnect {
+            send_will: disconnect.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE,
+        })
     }
 }

@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_codec::{encode, ByteString, Disconnect, LastWill, Limits, Packet, ProtocolVersion, ReasonCode};
-use tern_proto::{InboundAliases, Inbound, KeepAlive, Outbound, OutboundAliases};
+use tern_proto::{Inbound, InboundAliases, KeepAlive, Outbound, OutboundAliases};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
 use crate::broker::BrokerShared;
+use crate::listener::ListenerContext;
 use crate::session::{Control, Delivery, ParkedState, Session};
 use crate::stats::Stats;
 
@@ -39,11 +40,22 @@ const READ_PAUSE: usize = 1024 * 1024;
 /// The write buffer gives memory back when it drains if it grew beyond this.
 const IDLE_BUFFER: usize = 16 * 1024;
 
+/// Where a connection comes from.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    pub peer: Option<SocketAddr>,
+    /// The user name taken from the client certificate (`use_identity_as_username`).
+    pub certificate_username: Option<String>,
+    pub listener: Arc<ListenerContext>,
+}
+
 /// Why the connection ends.
 #[derive(Debug)]
 pub(crate) enum Exit {
     /// The client sent DISCONNECT; `send_will` for v5 reason 0x04.
-    Disconnect { send_will: bool },
+    Disconnect {
+        send_will: bool,
+    },
     /// The network connection closed or failed.
     Closed,
     /// The client broke the protocol: v5 DISCONNECT with this reason, then close.
@@ -87,6 +99,10 @@ pub(crate) struct Connection {
     broker: Arc<BrokerShared>,
     id: u64,
     peer: Option<SocketAddr>,
+    listener: Arc<ListenerContext>,
+    /// Where the connection came from, and how it authenticated: checked again on reload.
+    context: ConnectionContext,
+    credentials: connect::Credentials,
     version: ProtocolVersion,
     client_id: ByteString,
     username: Option<ByteString>,
@@ -109,7 +125,7 @@ pub(crate) struct Connection {
 }
 
 /// Serves one network connection from its first byte to its last.
-pub(crate) async fn serve<S>(stream: S, peer: Option<SocketAddr>, broker: Arc<BrokerShared>)
+pub(crate) async fn serve<S>(stream: S, cx: ConnectionContext, broker: Arc<BrokerShared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -117,14 +133,28 @@ where
     let mut rbuf = BytesMut::with_capacity(2048);
     let max_packet = broker.config.limits.max_packet_size;
     let verbose = broker.config.log.verbose;
-    let peer_text = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+    let peer = cx.peer;
+    let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
 
-    let connect = match tokio::time::timeout(connect::CONNECT_TIMEOUT, connect::read_connect(&mut reader, &mut rbuf, max_packet)).await {
+    let connect = match tokio::time::timeout(
+        connect::CONNECT_TIMEOUT,
+        connect::read_connect(&mut reader, &mut rbuf, max_packet),
+    )
+    .await
+    {
         Ok(Ok(connect)) => connect,
         Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
-        Err(_) => return refuse(&broker, &mut writer, &peer_text, connect::Refusal::Close("no CONNECT in time".into())).await,
+        Err(_) => {
+            return refuse(
+                &broker,
+                &mut writer,
+                &peer_text,
+                connect::Refusal::Close("no CONNECT in time".into()),
+            )
+            .await
+        }
     };
-    let accepted = match connect::accept(&broker, connect, peer).await {
+    let accepted = match connect::accept(&broker, &cx, connect).await {
         Ok(accepted) => accepted,
         Err(refusal) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
     };
@@ -132,9 +162,15 @@ where
     let connection_id = broker.next_connection_id();
     let (control_tx, mut control_rx) = mpsc::channel(4);
     let attachment = broker
-        .attach(&accepted.client_id, accepted.connect.clean_start, accepted.session_expiry, connection_id, control_tx)
+        .attach(
+            &accepted.client_id,
+            accepted.connect.clean_start,
+            accepted.session_expiry,
+            connection_id,
+            control_tx,
+        )
         .await;
-    let connack = connect::connack(&broker, &accepted, attachment.session_present);
+    let connack = connect::connack(&broker, &cx.listener, &accepted, attachment.session_present);
     let connect = accepted.connect;
     let v = connect.protocol;
     if verbose || broker.config.log.connection_messages {
@@ -165,6 +201,8 @@ where
     let mut conn = Connection {
         id: connection_id,
         peer,
+        listener: cx.listener.clone(),
+        credentials: connect::Credentials { username: connect.username.clone(), password: connect.password.clone() },
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -172,7 +210,7 @@ where
         outbound,
         inbound,
         keep_alive: KeepAlive::new(accepted.keep_alive, Instant::now()),
-        aliases_in: InboundAliases::new(if v.is_v5() { limits.max_topic_alias } else { 0 }),
+        aliases_in: InboundAliases::new(if v.is_v5() { cx.listener.max_topic_alias } else { 0 }),
         aliases_out: OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
         client_max_packet: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
         problem_information: connect.properties.request_problem_information.unwrap_or(true),
@@ -181,6 +219,7 @@ where
         decode_limits: Limits { version: v, max_packet_size: max_packet },
         retained_backlog: VecDeque::new(),
         wbuf: BytesMut::with_capacity(1024),
+        context: cx,
         broker,
     };
     conn.send_packet(&Packet::ConnAck(connack));
@@ -190,7 +229,12 @@ where
     drop(control_rx);
 }
 
-async fn refuse<W: AsyncWrite + Unpin>(broker: &BrokerShared, writer: &mut W, peer: &str, refusal: connect::Refusal) {
+async fn refuse<W: AsyncWrite + Unpin>(
+    broker: &BrokerShared,
+    writer: &mut W,
+    peer: &str,
+    refusal: connect::Refusal,
+) {
     Stats::add(&broker.stats.connections_refused, 1);
     match refusal {
         connect::Refusal::ConnAck(version, rc) => {
@@ -218,6 +262,7 @@ impl Connection {
     {
         let session = self.session.clone();
         let shutdown = self.broker.shutdown.clone();
+        let mut needs_flush = false;
         loop {
             self.pump();
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
@@ -227,11 +272,20 @@ impl Connection {
                 ctl = control.recv() => match ctl {
                     Some(Control::TakenOver(ack)) => return Exit::TakenOver(ack),
                     Some(Control::Kick(rc)) => return Exit::Kicked(rc),
+                    Some(Control::Recheck) => {
+                        if let Err(exit) = self.recheck().await {
+                            return exit;
+                        }
+                    }
                     None => return Exit::Closed,
                 },
-                res = writer.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => match res {
-                    Ok(0) | Err(_) => return Exit::Closed,
-                    Ok(n) => {
+                res = write_or_flush(writer, &mut self.wbuf), if !self.wbuf.is_empty() || needs_flush => match res {
+                    Err(_) => return Exit::Closed,
+                    Ok(None) => needs_flush = false,
+                    Ok(Some(0)) => return Exit::Closed,
+                    Ok(Some(n)) => {
+                        // TLS and WebSocket buffer internally: flush once the batch is written.
+                        needs_flush = true;
                         Stats::add(&self.broker.stats.bytes_sent, n as u64);
                         if self.wbuf.is_empty() && self.wbuf.capacity() > IDLE_BUFFER {
                             self.wbuf = BytesMut::new();
@@ -278,6 +332,45 @@ impl Connection {
         }
     }
 
+    /// After a reload: authenticates again with the credentials of CONNECT and drops subscriptions the new
+    /// rules no longer allow. A client that is no longer allowed in is disconnected (v5: 0x87).
+    async fn recheck(&mut self) -> Result<(), Exit> {
+        if self.context.certificate_username.is_none() {
+            connect::authenticate(&self.context, &self.client_id, &self.credentials)
+                .await
+                .map_err(|_| Exit::Kicked(ReasonCode::NOT_AUTHORIZED))?;
+        }
+        let filters: Vec<ByteString> = self.session.state.lock().subscriptions.keys().cloned().collect();
+        let security = self.listener.security();
+        let client = crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
+        for filter in filters {
+            if !security.authorizer.can_subscribe(&client, &filter) {
+                self.broker.router.unsubscribe(&filter, &self.client_id);
+                self.session.state.lock().subscriptions.remove(&filter);
+            }
+        }
+        Ok(())
+    }
+
+    /// A client's topic or filter as the broker sees it: with the listener's mount point in front.
+    fn mount(&self, topic: &ByteString) -> ByteString {
+        match &self.listener.mount_point {
+            None => topic.clone(),
+            Some(prefix) => match tern_codec::topic::parse_shared(topic) {
+                Some(Ok(shared)) => format!("$share/{}/{prefix}{}", shared.group, shared.filter).into(),
+                _ => format!("{prefix}{topic}").into(),
+            },
+        }
+    }
+
+    /// A topic as the client sees it: without the listener's mount point.
+    fn unmount(&self, topic: &ByteString) -> ByteString {
+        match &self.listener.mount_point {
+            Some(prefix) if topic.starts_with(prefix.as_str()) => topic.slice_ref(&topic[prefix.len()..]),
+            _ => topic.clone(),
+        }
+    }
+
     /// Encodes a packet into the write buffer.
     fn send_packet(&mut self, packet: &Packet) {
         if encode(packet, self.version, &mut self.wbuf).is_ok() {
@@ -296,7 +389,9 @@ impl Connection {
             }
             Exit::Violation(rc, why) => info!("Client {} disconnected: {why} ({rc}).", self.client_id),
             Exit::KeepAliveTimeout => info!("Client {} has exceeded timeout, disconnecting.", self.client_id),
-            Exit::TakenOver(_) => info!("Client {} already connected, closing old connection.", self.client_id),
+            Exit::TakenOver(_) => {
+                info!("Client {} already connected, closing old connection.", self.client_id)
+            }
             other => {
                 if verbose {
                     info!("Client {} closed its connection ({other:?}).", self.client_id);
@@ -312,18 +407,42 @@ impl Connection {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
         self.broker.stats.client_disconnected();
 
+        let will = match self.will.take() {
+            Some(mut will) if exit.sends_will() => {
+                will.topic = self.mount(&will.topic);
+                Some(will)
+            }
+            _ => None,
+        };
         // Retained messages owed but unsent are not kept: the next SUBSCRIBE sends them again.
         let parked = ParkedState { outbound: self.outbound, inbound: self.inbound };
         self.broker.detach(&self.session, self.id, parked, self.session_expiry);
-        if exit.sends_will() {
-            if let Some(will) = self.will.take() {
-                self.broker.handle_will(&self.session, will, self.username.clone(), self.session_expiry);
-            }
+        if let Some(will) = will {
+            let authorizer = self.listener.authorizer();
+            self.broker.handle_will(
+                &self.session,
+                will,
+                self.username.clone(),
+                self.session_expiry,
+                authorizer,
+            );
         }
         if let Exit::TakenOver(ack) = exit {
             let _ = ack.send(());
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
+    }
+}
+
+/// Writes some of `wbuf` (`Some(bytes written)`), or flushes the transport when `wbuf` is empty (`None`).
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    wbuf: &mut BytesMut,
+) -> std::io::Result<Option<usize>> {
+    if wbuf.is_empty() {
+        writer.flush().await.map(|()| None)
+    } else {
+        writer.write_buf(wbuf).await.map(Some)
     }
 }
 

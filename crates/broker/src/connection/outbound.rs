@@ -60,10 +60,11 @@ impl Connection {
         if message.is_expired(now) {
             return; // [MQTT-3.3.2-5] Expired messages are not delivered.
         }
-        if !self.broker.authorizer.can_receive(&self.client_info_ref(), &message.topic) {
+        if !self.listener.security().authorizer.can_receive(&self.client_info_ref(), &message.topic) {
             return;
         }
         let mut publish = publish_for(self.version, &delivery, now);
+        publish.topic = self.unmount(&publish.topic);
         if !fits(self.version, self.client_max_packet, &publish, delivery.qos, false) {
             return self.dropped_too_large();
         }
@@ -123,9 +124,12 @@ impl Connection {
         let mut packets = Vec::with_capacity(self.outbound.len());
         for entry in self.outbound.iter() {
             match (entry.state, &entry.message) {
-                (OutboundState::AwaitingPubComp, _) => packets.push(Packet::PubRel(Ack::new(entry.packet_id))),
+                (OutboundState::AwaitingPubComp, _) => {
+                    packets.push(Packet::PubRel(Ack::new(entry.packet_id)))
+                }
                 (_, Some(delivery)) => {
                     let mut publish = publish_for(self.version, delivery, now);
+                    publish.topic = self.unmount(&publish.topic);
                     publish.dup = true;
                     publish.packet_id = Some(entry.packet_id);
                     packets.push(Packet::Publish(publish));

@@ -45,8 +45,10 @@ pub enum Control {
     /// Another connection with the same client id takes the session over [MQTT-3.1.4-3]: close, handle the
     /// will, park the state, then answer.
     TakenOver(oneshot::Sender<()>),
-    /// An administrator or a reload disconnects the client.
+    /// An administrator disconnects the client.
     Kick(tern_codec::ReasonCode),
+    /// The security settings were reloaded: authenticate again, drop what is no longer allowed.
+    Recheck,
 }
 
 /// The connection currently serving a session.

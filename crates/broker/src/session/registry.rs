@@ -22,7 +22,11 @@ impl SessionRegistry {
     }
 
     /// The session for `client_id`, created by `create` if there is none. Returns whether it existed.
-    pub fn get_or_insert_with(&self, client_id: &ByteString, create: impl FnOnce() -> Session) -> (Arc<Session>, bool) {
+    pub fn get_or_insert_with(
+        &self,
+        client_id: &ByteString,
+        create: impl FnOnce() -> Session,
+    ) -> (Arc<Session>, bool) {
         let mut sessions = self.sessions.lock();
         if let Some(existing) = sessions.get(client_id) {
             return (existing.clone(), true);

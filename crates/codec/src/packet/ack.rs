@@ -4,7 +4,7 @@ use std::num::NonZeroU16;
 
 use bytes::{BufMut, BytesMut};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
 use crate::properties::{Properties, PropertyContext};
 use crate::reason::ReasonCode;
@@ -40,7 +40,8 @@ impl AckKind {
     }
 }
 
-/// A QoS 1/2 acknowledgement. In MQTT 3.x only the packet identifier is on the wire.
+/// A QoS 1/2 acknowledgement. In MQTT 3.x only the packet identifier is on the wire: the reason code and
+/// properties are not encoded there, and decode as success and none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     pub packet_id: NonZeroU16,
@@ -58,7 +59,8 @@ impl Ack {
         let packet_id = super::read_packet_id(r)?;
         let mut ack = Ack::new(packet_id);
         if v.is_v5() && !r.is_empty() {
-            // [MQTT-3.4.2.1] Reason code 0x00 and no properties may be left out entirely.
+            // [MQTT-3.4.2-1] Reason code 0x00 and no properties may be left out entirely; with a Remaining
+            // Length under 4 there is no property length (3.4.2.2).
             let code = r.u8("reason code")?;
             if !ReasonCode(code).is_valid_for(kind.packet_type()) {
                 return Err(DecodeError::InvalidReasonCode { packet: kind.packet_type(), code });
@@ -71,6 +73,23 @@ impl Ack {
         Ok(ack)
     }
 
+    pub(crate) fn check(&self, v: ProtocolVersion, kind: AckKind) -> Result<(), EncodeError> {
+        if !v.is_v5() {
+            return Ok(());
+        }
+        if !self.reason_code.is_valid_for(kind.packet_type()) {
+            return Err(EncodeError::SpecViolation(match kind {
+                AckKind::PubAck => "[MQTT-3.4.2-1] reason code not allowed in PUBACK",
+                AckKind::PubRec => "[MQTT-3.5.2-1] reason code not allowed in PUBREC",
+                AckKind::PubRel => "[MQTT-3.6.2-1] reason code not allowed in PUBREL",
+                AckKind::PubComp => "[MQTT-3.7.2-1] reason code not allowed in PUBCOMP",
+            }));
+        }
+        self.properties.check_for(kind.property_context())
+    }
+
+    /// The short forms of 5.0: the packet identifier alone for success without properties, the reason code
+    /// without a property length when there are no properties [MQTT-3.4.2-1].
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> usize {
         if !v.is_v5() || (self.reason_code == ReasonCode::SUCCESS && self.properties.is_empty()) {
             2

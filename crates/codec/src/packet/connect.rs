@@ -111,6 +111,7 @@ impl Connect {
         } else {
             None
         };
+        // [MQTT-3.1.2-16]..[MQTT-3.1.2-19] A field is present exactly when its flag is set.
         let username = if has_username { Some(r.string("user name")?) } else { None };
         let password = if has_password { Some(r.binary("password")?) } else { None };
         Ok(Connect {
@@ -141,19 +142,32 @@ impl Connect {
     }
 
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        let v5 = self.protocol.is_v5();
         check_len(self.client_id.len(), "client identifier")?;
         if let Some(w) = &self.will {
             check_len(w.topic.len(), "will topic")?;
             check_len(w.payload.len(), "will payload")?;
-            w.properties.check()?;
+            if w.topic.is_empty() {
+                return Err(EncodeError::SpecViolation("[MQTT-4.7.3-1] empty will topic"));
+            }
+            if v5 {
+                w.properties.check_for(PropertyContext::Will)?;
+            }
         }
         if let Some(u) = &self.username {
             check_len(u.len(), "user name")?;
         }
         if let Some(p) = &self.password {
             check_len(p.len(), "password")?;
+            if self.username.is_none() && !v5 {
+                return Err(EncodeError::SpecViolation("[MQTT-3.1.2-22] password without a user name"));
+            }
         }
-        self.properties.check()
+        if v5 {
+            self.properties.check_for(PropertyContext::Connect)
+        } else {
+            Ok(())
+        }
     }
 
     pub(crate) fn encode_body(&self, buf: &mut BytesMut) {
@@ -203,6 +217,7 @@ impl Connect {
 pub struct ConnAck {
     pub session_present: bool,
     /// A v5 reason code; for 3.x it is mapped to and from the CONNACK return codes 0-5.
+    /// MQTT 3.1 has no session present flag: it is always `false` there.
     pub reason_code: ReasonCode,
     pub properties: Properties,
 }
@@ -210,9 +225,12 @@ pub struct ConnAck {
 impl ConnAck {
     pub(crate) fn decode(r: &mut Reader, v: ProtocolVersion) -> Result<ConnAck, DecodeError> {
         let flags = r.u8("connect acknowledge flags")?;
-        if flags & 0xFE != 0 {
-            return Err(DecodeError::ConnAckReservedFlags);
-        }
+        // MQTT 3.1 has no session present: its first byte is an unused "topic name compression response".
+        let session_present = match v {
+            ProtocolVersion::V31 => false,
+            _ if flags & 0xFE != 0 => return Err(DecodeError::ConnAckReservedFlags),
+            _ => flags & 0x01 != 0,
+        };
         let code = r.u8("connect reason code")?;
         let reason_code = if v.is_v5() {
             let rc = ReasonCode(code);
@@ -223,7 +241,6 @@ impl ConnAck {
         } else {
             ReasonCode::from_v3_connack(code).ok_or(DecodeError::InvalidConnAckCode(code))?
         };
-        let session_present = flags & 0x01 != 0;
         if session_present && reason_code.is_error() {
             return Err(DecodeError::SessionPresentOnError);
         }
@@ -231,12 +248,27 @@ impl ConnAck {
         Ok(ConnAck { session_present, reason_code, properties })
     }
 
+    pub(crate) fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+        if self.session_present && self.reason_code.is_error() {
+            return Err(EncodeError::SpecViolation(
+                "[MQTT-3.2.2-6] session present with a failure reason code",
+            ));
+        }
+        if v.is_v5() {
+            if !self.reason_code.is_valid_for(PacketType::ConnAck) {
+                return Err(EncodeError::SpecViolation("[MQTT-3.2.2.2] reason code not allowed in CONNACK"));
+            }
+            self.properties.check_for(PropertyContext::ConnAck)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> usize {
         2 + if v.is_v5() { self.properties.wire_len() } else { 0 }
     }
 
     pub(crate) fn encode_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
-        buf.put_u8(u8::from(self.session_present));
+        buf.put_u8(u8::from(self.session_present && v != ProtocolVersion::V31));
         if v.is_v5() {
             buf.put_u8(self.reason_code.0);
             self.properties.encode(buf);

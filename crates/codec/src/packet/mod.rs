@@ -20,6 +20,7 @@ pub use subscribe::{
 };
 
 use crate::error::{DecodeError, EncodeError};
+use crate::qos::QoS;
 use crate::version::ProtocolVersion;
 use crate::wire::{decode_varint, put_varint, varint_len, Reader, VARINT_MAX};
 
@@ -73,6 +74,37 @@ impl PacketType {
             _ => 0,
         }
     }
+
+    /// Checks the flags of a fixed header's first byte. MQTT 3.1 marks a re-sent PUBREL, SUBSCRIBE or
+    /// UNSUBSCRIBE with the DUP bit, so 3.1 allows it there.
+    fn check_flags(self, flags: u8, v: ProtocolVersion) -> Result<(), DecodeError> {
+        let required = self.required_flags();
+        let dup_allowed = v == ProtocolVersion::V31 && required != 0;
+        if flags == required || (dup_allowed && flags == required | 0b1000) {
+            Ok(())
+        } else {
+            Err(DecodeError::InvalidFlags { packet: self, flags })
+        }
+    }
+}
+
+/// Checks the first byte of a fixed header, which is all that is needed to reject most garbage before
+/// waiting for (or buffering) the body: packet type, flags, PUBLISH QoS and DUP, AUTH before 5.0.
+fn check_first_byte(first: u8, v: ProtocolVersion) -> Result<PacketType, DecodeError> {
+    let packet_type = PacketType::from_u8(first >> 4).ok_or(DecodeError::ReservedPacketType(first >> 4))?;
+    if packet_type == PacketType::Auth && !v.is_v5() {
+        return Err(DecodeError::AuthBeforeV5(v));
+    }
+    let flags = first & 0x0F;
+    if packet_type == PacketType::Publish {
+        let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(DecodeError::InvalidQoS)?;
+        if flags & 0x08 != 0 && qos == QoS::AtMostOnce {
+            return Err(DecodeError::DupOnQoS0);
+        }
+    } else {
+        packet_type.check_flags(flags, v)?;
+    }
+    Ok(packet_type)
 }
 
 /// An MQTT control packet.
@@ -148,21 +180,23 @@ impl Packet {
         ((self.packet_type() as u8) << 4) | flags
     }
 
+    /// Checks that the packet can be encoded in `v` as a frame the receiver's decoder accepts.
     fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
         match self {
             Packet::Connect(p) => p.check(),
-            Packet::ConnAck(p) => p.properties.check(),
-            Packet::Publish(p) => p.check(),
-            Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
-                p.properties.check()
-            }
-            Packet::Subscribe(p) => p.check(),
-            Packet::SubAck(p) => p.properties.check(),
-            Packet::Unsubscribe(p) => p.check(),
-            Packet::UnsubAck(p) => p.properties.check(),
+            Packet::ConnAck(p) => p.check(v),
+            Packet::Publish(p) => p.check(v),
+            Packet::PubAck(p) => p.check(v, AckKind::PubAck),
+            Packet::PubRec(p) => p.check(v, AckKind::PubRec),
+            Packet::PubRel(p) => p.check(v, AckKind::PubRel),
+            Packet::PubComp(p) => p.check(v, AckKind::PubComp),
+            Packet::Subscribe(p) => p.check(v),
+            Packet::SubAck(p) => p.check(v),
+            Packet::Unsubscribe(p) => p.check(v),
+            Packet::UnsubAck(p) => p.check(v),
             Packet::PingReq | Packet::PingResp => Ok(()),
-            Packet::Disconnect(p) => p.properties.check(),
-            Packet::Auth(p) if v.is_v5() => p.properties.check(),
+            Packet::Disconnect(p) => p.check(v),
+            Packet::Auth(p) if v.is_v5() => p.check(),
             Packet::Auth(_) => Err(EncodeError::NotInVersion(PacketType::Auth, v)),
         }
     }
@@ -209,7 +243,8 @@ impl Limits {
 }
 
 /// Size of the frame at the start of `buf`, once its fixed header is complete: `Ok(None)` until then.
-/// The size is checked against `max_packet_size` here, before any of the body is buffered.
+/// The size is checked against `max_packet_size` here, before any of the body is buffered. Only the length
+/// is looked at: [`decode`] checks the rest.
 pub fn frame_len(buf: &[u8], max_packet_size: u32) -> Result<Option<usize>, DecodeError> {
     Ok(fixed_header(buf, max_packet_size)?.map(|(header, body)| header + body))
 }
@@ -232,9 +267,18 @@ fn fixed_header(buf: &[u8], max_packet_size: u32) -> Result<Option<(usize, usize
 /// Decodes one packet from the front of `buf`.
 ///
 /// Returns `Ok(None)` until a whole frame is buffered (nothing is consumed then), the packet otherwise (its
-/// frame is consumed). Topics and payloads are zero-copy slices of the frame. After an error the connection
-/// must be closed: the buffer is left as it was.
+/// frame is consumed). Topics and payloads are zero-copy slices of the frame. The first byte and the
+/// Remaining Length are checked as soon as they arrive, so garbage or an oversized frame is rejected before
+/// its body is waited for (and such an error consumes nothing). After any error the connection must be
+/// closed: an error found in the body of a complete frame has consumed that frame.
+///
+/// `limits.version` is the connection's protocol version; a CONNECT carries its own and ignores it.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Packet>, DecodeError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    let v = limits.version;
+    let packet_type = check_first_byte(first, v)?;
     let Some((header_len, body_len)) = fixed_header(buf, limits.max_packet_size)? else {
         return Ok(None);
     };
@@ -242,16 +286,7 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Packet>, Dec
     if buf.len() < size {
         return Ok(None);
     }
-    let first = buf[0];
-    let packet_type = PacketType::from_u8(first >> 4).ok_or(DecodeError::ReservedPacketType(first >> 4))?;
     let flags = first & 0x0F;
-    if packet_type != PacketType::Publish && flags != packet_type.required_flags() {
-        return Err(DecodeError::InvalidFlags { packet: packet_type, flags });
-    }
-    let v = limits.version;
-    if packet_type == PacketType::Auth && !v.is_v5() {
-        return Err(DecodeError::AuthBeforeV5(v));
-    }
     let mut frame = buf.split_to(size).freeze();
     frame.advance(header_len);
     let mut r = Reader::new(frame);
@@ -297,7 +332,160 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> 
     Ok(())
 }
 
-/// Reads a packet identifier, which is never zero [MQTT-2.2.1-3].
+/// Reads a packet identifier, which is never zero [MQTT-2.2.1-3] (3.1.1: [MQTT-2.3.1-1]).
 pub(crate) fn read_packet_id(r: &mut Reader) -> Result<NonZeroU16, DecodeError> {
     NonZeroU16::new(r.u16("packet identifier")?).ok_or(DecodeError::ZeroPacketId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::Properties;
+    use crate::reason::ReasonCode;
+    use crate::ByteString;
+
+    fn id(n: u16) -> NonZeroU16 {
+        NonZeroU16::new(n).unwrap()
+    }
+
+    fn rejected(packet: Packet, v: ProtocolVersion) -> EncodeError {
+        let mut buf = BytesMut::new();
+        let err = encode(&packet, v, &mut buf).unwrap_err();
+        assert!(buf.is_empty(), "nothing is written for a refused packet");
+        err
+    }
+
+    #[test]
+    fn encode_refuses_what_a_decoder_would_reject() {
+        use ProtocolVersion::{V311, V5};
+        let violation = |e: EncodeError| match e {
+            EncodeError::SpecViolation(text) => text.split(']').next().unwrap_or("").trim_start_matches('['),
+            other => panic!("{other:?}"),
+        };
+        let dup_qos0 = Publish { dup: true, ..Publish::new("t", "") };
+        assert_eq!(violation(rejected(Packet::Publish(dup_qos0), V311)), "MQTT-3.3.1-2");
+        assert_eq!(violation(rejected(Packet::Publish(Publish::new("", "")), V311)), "MQTT-4.7.3-1");
+        assert_eq!(violation(rejected(Packet::Publish(Publish::new("", "")), V5)), "MQTT-3.3.2.1");
+        let alias_zero = Publish {
+            properties: Properties { topic_alias: Some(0), ..Properties::default() },
+            ..Publish::new("t", "")
+        };
+        assert_eq!(violation(rejected(Packet::Publish(alias_zero), V5)), "MQTT-3.3.2-8");
+        let no_id = Publish { qos: crate::QoS::AtLeastOnce, ..Publish::new("t", "") };
+        assert_eq!(rejected(Packet::Publish(no_id), V311), EncodeError::PacketIdMismatch);
+        let long = Publish::new(ByteString::from("x".repeat(65_536)), "");
+        assert_eq!(rejected(Packet::Publish(long), V311), EncodeError::FieldTooLong("topic name"));
+
+        let alias_in_connack = ConnAck {
+            properties: Properties { topic_alias: Some(1), ..Properties::default() },
+            ..ConnAck::default()
+        };
+        assert_eq!(
+            rejected(Packet::ConnAck(alias_in_connack), V5),
+            EncodeError::PropertyNotAllowed { id: 0x23, packet: "CONNACK" }
+        );
+        let present_refused =
+            ConnAck { session_present: true, reason_code: ReasonCode::NOT_AUTHORIZED, ..ConnAck::default() };
+        assert_eq!(violation(rejected(Packet::ConnAck(present_refused), V311)), "MQTT-3.2.2-6");
+        let max_qos_2 = ConnAck {
+            properties: Properties { maximum_qos: Some(crate::QoS::ExactlyOnce), ..Properties::default() },
+            ..ConnAck::default()
+        };
+        assert_eq!(violation(rejected(Packet::ConnAck(max_qos_2), V5)), "MQTT-3.2.2.3.4");
+
+        let empty_sub = Subscribe { packet_id: id(1), filters: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::Subscribe(empty_sub), V311)), "MQTT-3.8.3-2");
+        let shared_no_local = Subscribe {
+            packet_id: id(1),
+            filters: vec![SubscriptionRequest {
+                filter: ByteString::from_static("$share/g/t"),
+                options: SubscriptionOptions { no_local: true, ..SubscriptionOptions::default() },
+            }],
+            properties: Properties::default(),
+        };
+        assert_eq!(violation(rejected(Packet::Subscribe(shared_no_local), V5)), "MQTT-3.8.3-4");
+        let two_ids = Subscribe {
+            packet_id: id(1),
+            filters: vec![SubscriptionRequest {
+                filter: ByteString::from_static("t"),
+                options: SubscriptionOptions::default(),
+            }],
+            properties: Properties { subscription_identifiers: vec![1, 2], ..Properties::default() },
+        };
+        assert_eq!(violation(rejected(Packet::Subscribe(two_ids), V5)), "MQTT-3.8.2.1.2");
+        let empty_suback =
+            SubAck { packet_id: id(1), reason_codes: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::SubAck(empty_suback), V311)), "MQTT-3.8.4-6");
+        let empty_unsub =
+            Unsubscribe { packet_id: id(1), filters: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::Unsubscribe(empty_unsub), V5)), "MQTT-3.10.3-2");
+        let empty_unsuback =
+            UnsubAck { packet_id: id(1), reason_codes: vec![], properties: Properties::default() };
+        assert_eq!(violation(rejected(Packet::UnsubAck(empty_unsuback), V5)), "MQTT-3.11.3-1");
+
+        let bad_puback = Ack { reason_code: ReasonCode::PACKET_IDENTIFIER_NOT_FOUND, ..Ack::new(id(1)) };
+        assert_eq!(violation(rejected(Packet::PubAck(bad_puback), V5)), "MQTT-3.4.2-1");
+        let bad_disconnect = Disconnect::new(ReasonCode::CONTINUE_AUTHENTICATION);
+        assert_eq!(violation(rejected(Packet::Disconnect(bad_disconnect), V5)), "MQTT-3.14.2-1");
+        let bad_auth = Auth { reason_code: ReasonCode::NOT_AUTHORIZED, ..Auth::default() };
+        assert_eq!(violation(rejected(Packet::Auth(bad_auth), V5)), "MQTT-3.15.2-1");
+        assert_eq!(
+            rejected(Packet::Auth(Auth::default()), V311),
+            EncodeError::NotInVersion(PacketType::Auth, V311)
+        );
+
+        let password_only = Connect { password: Some(crate::Bytes::from_static(b"p")), ..Connect::default() };
+        assert_eq!(violation(rejected(Packet::Connect(Box::new(password_only)), V311)), "MQTT-3.1.2-22");
+        let data_without_method = Connect {
+            protocol: V5,
+            properties: Properties {
+                authentication_data: Some(crate::Bytes::from_static(b"d")),
+                ..Properties::default()
+            },
+            ..Connect::default()
+        };
+        assert_eq!(
+            violation(rejected(Packet::Connect(Box::new(data_without_method)), V5)),
+            "MQTT-3.1.2.11.10"
+        );
+        let zero_receive_maximum = Connect {
+            protocol: V5,
+            properties: Properties { receive_maximum: Some(0), ..Properties::default() },
+            ..Connect::default()
+        };
+        assert_eq!(violation(rejected(Packet::Connect(Box::new(zero_receive_maximum)), V5)), "MQTT-3.1.2.11");
+    }
+
+    #[test]
+    fn first_byte_is_checked_before_the_rest_arrives() {
+        use ProtocolVersion::{V31, V311, V5};
+        let early = |first: u8, v| check_first_byte(first, v);
+        assert_eq!(early(0x30, V311), Ok(PacketType::Publish));
+        assert_eq!(early(0x3D, V311), Ok(PacketType::Publish)); // DUP, QoS 2, retain
+        assert_eq!(early(0x36, V311), Err(DecodeError::InvalidQoS));
+        assert_eq!(early(0x39, V5), Err(DecodeError::DupOnQoS0));
+        assert_eq!(early(0x62, V5), Ok(PacketType::PubRel));
+        assert_eq!(early(0x6A, V31), Ok(PacketType::PubRel));
+        assert_eq!(
+            early(0x6A, V311),
+            Err(DecodeError::InvalidFlags { packet: PacketType::PubRel, flags: 0xA })
+        );
+        assert_eq!(early(0x48, V31), Err(DecodeError::InvalidFlags { packet: PacketType::PubAck, flags: 8 }));
+        assert_eq!(early(0xF0, V5), Ok(PacketType::Auth));
+        assert_eq!(early(0xF0, V311), Err(DecodeError::AuthBeforeV5(V311)));
+        assert_eq!(early(0x00, V5), Err(DecodeError::ReservedPacketType(0)));
+    }
+
+    #[test]
+    fn frame_len_is_the_whole_frame_once_the_fixed_header_is_in() {
+        assert_eq!(frame_len(&[0x30], 100), Ok(None));
+        assert_eq!(frame_len(&[0x30, 0x80], 100), Ok(None));
+        assert_eq!(frame_len(&[0x30, 0x05], 100), Ok(Some(7)));
+        assert_eq!(frame_len(&[0x30, 0x80, 0x01], 200), Ok(Some(131)));
+        assert_eq!(
+            frame_len(&[0x30, 0x80, 0x01], 130),
+            Err(DecodeError::PacketTooLarge { size: 131, max: 130 })
+        );
+        assert_eq!(frame_len(&[0xC0, 0x00], 2), Ok(Some(2)));
+    }
 }

@@ -18,7 +18,7 @@ pub struct Publish {
     pub dup: bool,
     pub qos: QoS,
     pub retain: bool,
-    /// The topic name; empty only in MQTT 5.0 with a Topic Alias property.
+    /// The topic name; empty only in MQTT 5.0 with a Topic Alias property. 3.x drops the properties.
     pub topic: ByteString,
     pub packet_id: Option<NonZeroU16>,
     pub payload: Bytes,
@@ -36,6 +36,7 @@ impl Publish {
     }
 
     pub(crate) fn decode(r: &mut Reader, flags: u8, v: ProtocolVersion) -> Result<Publish, DecodeError> {
+        // The fixed header's QoS and DUP were checked with the first byte; this keeps the type honest.
         let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(DecodeError::InvalidQoS)?;
         let dup = flags & 0x08 != 0;
         if dup && qos == QoS::AtMostOnce {
@@ -46,6 +47,7 @@ impl Publish {
         let properties = decode_if_v5(r, v.is_v5(), PropertyContext::Publish)?;
         match validate_topic_name(&topic) {
             Ok(()) => {}
+            // [MQTT-3.3.2.1] An empty topic name stands for the one a Topic Alias maps to (5.0 only).
             Err(TopicError::Empty) if v.is_v5() => {
                 if properties.topic_alias.is_none() {
                     return Err(DecodeError::EmptyTopicWithoutAlias);
@@ -69,12 +71,27 @@ impl Publish {
         self.variable_header_len(v) + self.payload.len()
     }
 
-    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+    /// Checks what the receiver's decoder would reject. The topic's characters are not scanned: topics come
+    /// from decoded packets or [`validate_topic_name`](crate::topic::validate_topic_name).
+    pub(crate) fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
         check_len(self.topic.len(), "topic name")?;
         if (self.qos == QoS::AtMostOnce) != self.packet_id.is_none() {
             return Err(EncodeError::PacketIdMismatch);
         }
-        self.properties.check()
+        if self.dup && self.qos == QoS::AtMostOnce {
+            return Err(EncodeError::SpecViolation("[MQTT-3.3.1-2] DUP set on a QoS 0 PUBLISH"));
+        }
+        if !v.is_v5() {
+            return if self.topic.is_empty() {
+                Err(EncodeError::SpecViolation("[MQTT-4.7.3-1] empty topic name"))
+            } else {
+                Ok(())
+            };
+        }
+        if self.topic.is_empty() && self.properties.topic_alias.is_none() {
+            return Err(EncodeError::SpecViolation("[MQTT-3.3.2.1] empty topic name without a topic alias"));
+        }
+        self.properties.check_for(PropertyContext::Publish)
     }
 
     fn encode_variable_header(&self, v: ProtocolVersion, buf: &mut BytesMut) {
@@ -92,10 +109,16 @@ impl Publish {
         buf.put_slice(&self.payload);
     }
 
+    /// Size of the whole encoded packet in `v`, as compared against a Maximum Packet Size.
+    pub fn encoded_len(&self, v: ProtocolVersion) -> usize {
+        let body = self.body_len(v);
+        1 + varint_len(body) + body
+    }
+
     /// Encodes the fixed and variable headers only, so a writer can send the shared payload after them
     /// without copying it (vectored write). Appends to `buf`.
     pub fn encode_header(&self, v: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        self.check()?;
+        self.check(v)?;
         let body = self.body_len(v);
         if body > VARINT_MAX as usize {
             return Err(EncodeError::PacketTooLarge(body));

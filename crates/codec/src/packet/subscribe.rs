@@ -47,11 +47,12 @@ impl SubscriptionOptions {
     }
 
     fn from_byte(b: u8, v: ProtocolVersion) -> Result<Self, DecodeError> {
+        // Bits 7-6 are reserved in 5.0 [MQTT-3.8.3-5]; bits 7-2 in 3.x [MQTT-3.8.3-4].
         let reserved = if v.is_v5() { 0xC0 } else { 0xFC };
         if b & reserved != 0 {
             return Err(DecodeError::SubscriptionOptionsReserved);
         }
-        let qos = QoS::from_u8(b & 0x03).ok_or(DecodeError::SubscriptionOptionsReserved)?;
+        let qos = QoS::from_u8(b & 0x03).ok_or(DecodeError::SubscriptionQoSInvalid)?;
         let retain_handling = match (b >> 4) & 0x03 {
             0 => RetainHandling::SendAtSubscribe,
             1 => RetainHandling::SendAtSubscribeIfNew,
@@ -121,11 +122,20 @@ impl Subscribe {
         2 + props_len(&self.properties, v) + self.filters.iter().map(|f| 3 + f.filter.len()).sum::<usize>()
     }
 
-    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+    pub(crate) fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+        if self.filters.is_empty() {
+            return Err(EncodeError::SpecViolation("[MQTT-3.8.3-2] SUBSCRIBE without a topic filter"));
+        }
         for f in &self.filters {
             check_len(f.filter.len(), "topic filter")?;
+            if v.is_v5() && f.options.no_local && parse_shared(&f.filter).is_some() {
+                return Err(EncodeError::SpecViolation("[MQTT-3.8.3-4] No Local on a shared subscription"));
+            }
         }
-        self.properties.check()
+        if v.is_v5() {
+            self.properties.check_for(PropertyContext::Subscribe)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn encode_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
@@ -144,7 +154,8 @@ impl Subscribe {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubAck {
     pub packet_id: NonZeroU16,
-    /// Granted QoS (0x00-0x02) or a failure; 3.x carries any failure as 0x80.
+    /// Granted QoS (0x00-0x02) or a failure; 3.x carries any failure as 0x80 (MQTT 3.1 too, as Mosquitto
+    /// does, though 3.1 defines no failure code).
     pub reason_codes: Vec<ReasonCode>,
     pub properties: Properties,
 }
@@ -174,6 +185,19 @@ impl SubAck {
             return Err(DecodeError::EmptySubAck);
         }
         Ok(SubAck { packet_id, reason_codes, properties })
+    }
+
+    pub(crate) fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+        if self.reason_codes.is_empty() {
+            return Err(EncodeError::SpecViolation("[MQTT-3.8.4-6] SUBACK without a reason code"));
+        }
+        if v.is_v5() {
+            if self.reason_codes.iter().any(|rc| !rc.is_valid_for(PacketType::SubAck)) {
+                return Err(EncodeError::SpecViolation("[MQTT-3.9.3-2] reason code not allowed in SUBACK"));
+            }
+            self.properties.check_for(PropertyContext::SubAck)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> usize {
@@ -222,11 +246,17 @@ impl Unsubscribe {
         2 + props_len(&self.properties, v) + self.filters.iter().map(|f| 2 + f.len()).sum::<usize>()
     }
 
-    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+    pub(crate) fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+        if self.filters.is_empty() {
+            return Err(EncodeError::SpecViolation("[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter"));
+        }
         for f in &self.filters {
             check_len(f.len(), "topic filter")?;
         }
-        self.properties.check()
+        if v.is_v5() {
+            self.properties.check_for(PropertyContext::Unsubscribe)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn encode_body(&self, v: ProtocolVersion, buf: &mut BytesMut) {
@@ -240,7 +270,8 @@ impl Unsubscribe {
     }
 }
 
-/// UNSUBACK. MQTT 3.x has no reason codes: `reason_codes` is empty there.
+/// UNSUBACK. MQTT 3.x has no reason codes: `reason_codes` is empty there (and not encoded). In 5.0 there is
+/// one per topic filter of the UNSUBSCRIBE, so at least one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsubAck {
     pub packet_id: NonZeroU16,
@@ -262,8 +293,24 @@ impl UnsubAck {
                 }
                 reason_codes.push(ReasonCode(code));
             }
+            if reason_codes.is_empty() {
+                return Err(DecodeError::EmptyUnsubAck);
+            }
         }
         Ok(UnsubAck { packet_id, reason_codes, properties })
+    }
+
+    pub(crate) fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+        if !v.is_v5() {
+            return Ok(());
+        }
+        if self.reason_codes.is_empty() {
+            return Err(EncodeError::SpecViolation("[MQTT-3.11.3-1] UNSUBACK without a reason code"));
+        }
+        if self.reason_codes.iter().any(|rc| !rc.is_valid_for(PacketType::UnsubAck)) {
+            return Err(EncodeError::SpecViolation("[MQTT-3.11.3-2] reason code not allowed in UNSUBACK"));
+        }
+        self.properties.check_for(PropertyContext::UnsubAck)
     }
 
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> usize {

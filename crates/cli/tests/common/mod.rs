@@ -1,0 +1,107 @@
+//! Running `tern` and the mosquitto tools side by side.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use tern_test_support::mosquitto::Mosquitto;
+
+pub fn tern() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tern"));
+    // No defaults file from the machine running the tests.
+    c.env("XDG_CONFIG_HOME", "/nonexistent-tern-test-config");
+    c
+}
+
+/// `tern <tool>` or `mosquitto_<tool>` with `args`.
+pub fn tool(real: bool, name: &str, args: &[&str]) -> Command {
+    let mut c = if real {
+        let mut c = Command::new(format!("mosquitto_{name}"));
+        c.env("XDG_CONFIG_HOME", "/nonexistent-tern-test-config");
+        c
+    } else {
+        let mut c = tern();
+        c.arg(name);
+        c
+    };
+    c.args(args);
+    c
+}
+
+/// Runs with a time limit, `stdin` fed in; kills the process if it overruns.
+pub fn run(mut cmd: Command, stdin: &[u8]) -> Output {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    wait(child, Duration::from_secs(20))
+}
+
+pub fn wait(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "timed out: stdout {:?} stderr {:?}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Replaces the program names so messages of `tern x` and `mosquitto_x` compare equal.
+pub fn normalise(s: &[u8]) -> String {
+    String::from_utf8_lossy(s)
+        .replace("mosquitto_pub", "tern pub")
+        .replace("mosquitto_sub", "tern sub")
+        .replace("mosquitto_rr", "tern rr")
+}
+
+/// A running subscriber whose output is read line by line.
+pub struct Subscriber {
+    pub child: Child,
+    pub stdout: BufReader<ChildStdout>,
+}
+
+impl Subscriber {
+    /// Starts `cmd` (a subscriber to `sync/#` among its topics, printing with -v) and waits until it has
+    /// printed the retained message on `sync/ready`, i.e. it is subscribed.
+    pub fn start(broker: &Mosquitto, mut cmd: Command) -> Subscriber {
+        static SYNC: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+        let mut synced = SYNC.lock().unwrap();
+        if !synced.contains(&broker.port) {
+            // Published once per broker: a second copy would reach subscribers already running.
+            let port = broker.port.to_string();
+            let sync = run(
+                tool(true, "pub", &["-p", &port, "-t", "sync/ready", "-m", "ready", "-r", "-q", "1"]),
+                b"",
+            );
+            assert!(sync.status.success());
+            synced.push(broker.port);
+        }
+        drop(synced);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.starts_with("sync/ready"), "{line:?}");
+        Subscriber { child, stdout }
+    }
+
+    pub fn finish(mut self) -> (Vec<u8>, i32) {
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut self.stdout, &mut rest).unwrap();
+        let out = wait(self.child, Duration::from_secs(20));
+        (rest, out.status.code().unwrap_or(-1))
+    }
+}

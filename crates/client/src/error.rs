@@ -1,0 +1,55 @@
+//! Errors of the client: connecting, and using a connection.
+
+use tern_codec::{ConnAck, DecodeError, EncodeError, PacketType, ProtocolVersion, ReasonCode};
+
+use crate::tls::TlsError;
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("WebSocket handshake failed: {0}")]
+    WebSocket(String),
+    #[error("timed out connecting")]
+    Timeout,
+    /// The server answered CONNECT with an error reason code.
+    #[error("connection refused: {}", .connack.reason_code)]
+    Refused { connack: Box<ConnAck>, version: ProtocolVersion },
+    #[error("protocol error from the server: {0}")]
+    Protocol(#[from] DecodeError),
+    #[error("could not encode CONNECT: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("[MQTT-3.2.0-1] expected CONNACK, received {0:?}")]
+    UnexpectedPacket(PacketType),
+    #[error("the server closed the connection before CONNACK")]
+    Closed,
+}
+
+impl ConnectError {
+    /// The CONNACK reason code when the server refused the connection.
+    pub fn refusal(&self) -> Option<ReasonCode> {
+        match self {
+            ConnectError::Refused { connack, .. } => Some(connack.reason_code),
+            _ => None,
+        }
+    }
+}
+
+/// Why a request on a connected client failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The connection is gone (closed, lost without reconnect, or the client was disconnected).
+    #[error("the connection is closed")]
+    Closed,
+    #[error("could not encode: {0}")]
+    Encode(#[from] EncodeError),
+    /// The server answered with an error reason code (MQTT 5.0 PUBACK/PUBREC/SUBACK/UNSUBACK).
+    #[error("refused by the server: {0}")]
+    Refused(ReasonCode),
+    /// The message was for a topic the client will not send to (e.g. a wildcard).
+    #[error("invalid topic {0:?}")]
+    InvalidTopic(String),
+}
