@@ -21,7 +21,7 @@
 //! - [`broker`]: [`TestBroker`], the real broker library on an ephemeral port
 //! - [`raw`]: [`RawClient`], MQTT frames over a TcpStream, for exact wire behaviour; packet builders
 //! - [`mosquitto`]: a real Mosquitto broker with a generated configuration, for client interop tests
-//! - [`process`]: free ports, the `tern` binary, a real `mosquitto`, third-party tools that must be present
+//! - [`process`]: free ports, the `tern` binary, third-party tools that must be present
 
 pub mod broker;
 pub mod mosquitto;
@@ -29,9 +29,10 @@ pub mod process;
 pub mod raw;
 
 pub use broker::TestBroker;
+pub use mosquitto::Mosquitto;
 pub use process::{
     free_port, require_node_package, require_python_module, require_tool, run_checked, workspace_root,
-    ChildGuard, MosquittoBroker, TernBroker,
+    ChildGuard, TernBroker,
 };
 pub use raw::{
     connect_packet, pid, publish_packet, qos_options, subscribe_packet, Event, RawClient, TIMEOUT,
