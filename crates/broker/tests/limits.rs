@@ -399,3 +399,23 @@ async fn offline_queue_is_bounded_in_bytes() {
     assert!(sub.receive_and_ack().await.payload.starts_with(b"1"));
     sub.expect_nothing(QUIET).await;
 }
+
+/// `max_queued_messages 0` means no limit (Mosquitto's meaning, and Tern's documented one): an offline
+/// session keeps every QoS 1 message published for it.
+#[tokio::test]
+async fn max_queued_messages_zero_is_no_limit() {
+    let broker = TestBroker::start(config(|c| c.limits.max_queued_messages = 0)).await;
+    let mut connect = connect_packet(V311, "unbounded");
+    connect.clean_start = false;
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect.clone()).await;
+    sub.subscribe("unbounded/t", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "unbounded-pub").await;
+    for i in 0..50 {
+        publisher.publish_at("unbounded/t", format!("{i}"), QoS::AtLeastOnce).await;
+    }
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    for i in 0..50 {
+        assert_eq!(sub.receive_and_ack().await.payload, format!("{i}"));
+    }
+}
