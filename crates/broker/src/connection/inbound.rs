@@ -175,7 +175,12 @@ impl Connection {
         }
         publish.topic = topic.clone();
         let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
-        let outcome = self.broker.publish(Arc::new(message));
+        let mut outcome = self.broker.publish(Arc::new(message));
+        // Flow control: subscribers above their queue limit hold this publisher back (see `run`).
+        if self.congested.is_empty() && !outcome.congested.is_empty() {
+            self.congestion_deadline = tokio::time::Instant::now() + super::CONGESTION_WAIT;
+        }
+        self.congested.append(&mut outcome.congested);
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
         let reason = if outcome.delivered == 0 && outcome.dropped == 0 && self.version.is_v5() {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
