@@ -121,7 +121,8 @@ impl BrokerShared {
     pub fn queue_limits(&self) -> QueueLimits {
         let l = &self.config.limits;
         QueueLimits {
-            max_messages: l.max_queued_messages.max(1),
+            // 0 is no limit, as in Mosquitto (and documented for `max_queued_messages`).
+            max_messages: if l.max_queued_messages == 0 { usize::MAX } else { l.max_queued_messages },
             max_bytes: l.max_queued_bytes,
             queue_qos0_offline: l.queue_qos0_messages,
         }

@@ -27,10 +27,11 @@ pub enum SecurityError {
 }
 
 /// Mosquitto 2's authentication: anonymous clients only if allowed; with a password file, every user name
-/// must be in it with the right password; without one, any user name is accepted (Mosquitto 2.0 defers to
-/// "no check" then, whatever `allow_anonymous` says). Every refusal is Not authorized (3.x: 5, 5.0: 0x87), as Mosquitto answers: client scripts test the
-/// exit status `mosquitto_pub` derives from it, and the answer does not tell a wrong password from an
-/// unknown user.
+/// must be in it with the right password; without one, a user name is accepted wherever anonymous clients
+/// are (with `allow_anonymous false` and no password file Mosquitto 2.0 refuses every client: there is
+/// nothing to check a user name against). Every refusal is Not authorized (3.x: 5, 5.0: 0x87), as
+/// Mosquitto answers: client scripts test the exit status `mosquitto_pub` derives from it, and the answer
+/// does not tell a wrong password from an unknown user.
 #[derive(Debug, Clone)]
 pub struct PasswordAuthenticator {
     pub allow_anonymous: bool,
@@ -49,7 +50,8 @@ impl Authenticator for PasswordAuthenticator {
                     AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
                 }
             }
-            (Some(_), None) => AuthDecision::Allow,
+            (Some(_), None) if self.allow_anonymous => AuthDecision::Allow,
+            (Some(_), None) => AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED),
         }
     }
 }
@@ -119,7 +121,11 @@ mod tests {
             AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
-        assert_eq!(no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Allow);
+        // Mosquitto 2.0.11 refuses both (CONNACK 5): tests/mosquitto_compat.rs checks it against the real one.
+        assert_eq!(
+            no_file.authenticate(&info(Some("bob"), Some(b"x"))),
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
+        );
         assert_eq!(no_file.authenticate(&info(None, None)), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
     }
 }

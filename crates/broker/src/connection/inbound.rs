@@ -98,6 +98,11 @@ impl Connection {
             ack.reason_code = reason;
             if reason.is_error() {
                 ack.properties = self.reason_properties(why);
+                // [MQTT-3.4.2-2] Not at the price of a packet larger than the client accepts (PUBACK and
+                // PUBREC have the same size).
+                if Packet::PubAck(ack.clone()).encoded_len(self.version) > self.client_max_packet as usize {
+                    ack.properties = Properties::default();
+                }
             }
         }
         match qos {

@@ -122,13 +122,23 @@ impl Connection {
     /// PUBREL for exchanges past PUBREC [MQTT-4.4.0-1].
     pub(super) fn resend_inflight(&mut self) {
         let now = Instant::now();
-        // A resumed session may come back asking for smaller packets than a message in flight needs: such a
-        // message is discarded as if it had been sent [MQTT-3.1.2-25], like an expired one.
-        let (version, max) = (self.version, self.client_max_packet);
-        self.outbound.retain_unexpired(|d| {
-            d.message.is_expired(now)
-                || (max != u32::MAX && !fits(version, max, &publish_for(version, d, now), d.qos, false))
-        });
+        // Expired messages are not sent again; nor is a message the new connection asks for smaller packets
+        // than it needs: it is discarded as if it had been sent [MQTT-3.1.2-25]. Exchanges past PUBREC only
+        // need their PUBREL. (Sized as sent: without the listener's mount point.)
+        let entries: Vec<_> = self.outbound.drain().collect();
+        for entry in entries {
+            let keep = entry.message.as_ref().is_none_or(|d| {
+                if d.message.is_expired(now) {
+                    return false;
+                }
+                let mut publish = publish_for(self.version, d, now);
+                publish.topic = self.unmount(&publish.topic);
+                fits(self.version, self.client_max_packet, &publish, d.qos, false)
+            });
+            if keep {
+                self.outbound.restore(entry);
+            }
+        }
         let mut packets = Vec::with_capacity(self.outbound.len());
         for entry in self.outbound.iter() {
             match (entry.state, &entry.message) {
