@@ -59,11 +59,24 @@ pub struct Broker {
     shared: BrokerShared,
     authenticator: Option<Arc<dyn auth::Authenticator>>,
     authorizer: Option<Arc<dyn auth::Authorizer>>,
+    enhanced: Vec<Arc<dyn auth::enhanced::EnhancedAuth>>,
 }
 
 impl Broker {
     pub fn new(config: Config) -> Broker {
-        Broker { shared: BrokerShared::new(config), authenticator: None, authorizer: None }
+        Broker {
+            shared: BrokerShared::new(config),
+            authenticator: None,
+            authorizer: None,
+            enhanced: Vec::new(),
+        }
+    }
+
+    /// Offers an enhanced authentication method (MQTT 5.0 AUTH exchanges) on every listener, besides the
+    /// built-in ones; it replaces a built-in method of the same name.
+    pub fn with_enhanced_auth(mut self, method: Arc<dyn auth::enhanced::EnhancedAuth>) -> Broker {
+        self.enhanced.push(method);
+        self
     }
 
     /// Uses `authenticator` on every listener instead of the configured password file / anonymous rules.
@@ -80,7 +93,11 @@ impl Broker {
 
     /// Binds every listener and starts accepting.
     pub async fn start(self) -> Result<RunningBroker, StartError> {
-        let overrides = Overrides { authenticator: self.authenticator, authorizer: self.authorizer };
+        let overrides = Overrides {
+            authenticator: self.authenticator,
+            authorizer: self.authorizer,
+            enhanced: self.enhanced,
+        };
         let shared = Arc::new(self.shared);
         let configured = shared.config.listeners.clone();
         let listeners = shared.config.effective_listeners();
@@ -122,14 +139,25 @@ impl Broker {
 struct Overrides {
     authenticator: Option<Arc<dyn auth::Authenticator>>,
     authorizer: Option<Arc<dyn auth::Authorizer>>,
+    enhanced: Vec<Arc<dyn auth::enhanced::EnhancedAuth>>,
 }
 
 impl Overrides {
-    fn security_for(&self, config: &Config, l: &config::ListenerConfig) -> Result<auth::files::Security, ListenerError> {
-        let files = auth::files::load(config, l).map_err(|source| ListenerError::Security { port: l.port, source })?;
+    fn security_for(
+        &self,
+        config: &Config,
+        l: &config::ListenerConfig,
+    ) -> Result<auth::files::Security, ListenerError> {
+        let files = auth::files::load(config, l)
+            .map_err(|source| ListenerError::Security { port: l.port, source })?;
+        let mut enhanced = files.enhanced;
+        for method in &self.enhanced {
+            enhanced.add(method.clone());
+        }
         Ok(auth::files::Security {
             authenticator: self.authenticator.clone().unwrap_or(files.authenticator),
             authorizer: self.authorizer.clone().unwrap_or(files.authorizer),
+            enhanced,
         })
     }
 }
@@ -167,7 +195,9 @@ impl RunningBroker {
                     == (old.port, &old.bind_address, &old.unix_socket, old.protocol, old.tls.is_some())
             });
         if !same {
-            return Err(ReloadError::ListenersChanged("the listener lines differ from those in force".into()));
+            return Err(ReloadError::ListenersChanged(
+                "the listener lines differ from those in force".into(),
+            ));
         }
         let mut prepared = Vec::with_capacity(listeners.len());
         for (l, (_, context)) in listeners.iter().zip(&self.contexts) {

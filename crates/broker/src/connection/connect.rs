@@ -69,6 +69,8 @@ pub(crate) struct Accepted {
     /// Keep alive the server imposes (v5 Server Keep Alive), if it differs from the client's.
     pub server_keep_alive: Option<u16>,
     pub session_expiry: u32,
+    /// The outcome of enhanced authentication, when CONNECT named a method.
+    pub enhanced: Option<super::auth::Authenticated>,
 }
 
 /// Checks client id rules, keep-alive limits and credentials.
@@ -76,16 +78,12 @@ pub(crate) async fn accept(
     broker: &Arc<BrokerShared>,
     cx: &super::ConnectionContext,
     mut connect: Connect,
+    enhanced: Option<super::auth::Authenticated>,
 ) -> Result<Accepted, Refusal> {
     let v = connect.protocol;
     let security = &broker.config.security;
     let limits = &broker.config.limits;
     let refuse = |rc: ReasonCode| Refusal::ConnAck(v, rc);
-
-    if v.is_v5() && connect.properties.authentication_method.is_some() {
-        // Enhanced authentication methods are not offered: [MQTT-4.12.0-1] 0x8C.
-        return Err(refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
-    }
 
     let mut assigned_client_id = false;
     let mut client_id = connect.client_id.clone();
@@ -119,12 +117,17 @@ pub(crate) async fn accept(
         }
     }
 
-    if let Some(identity) = &cx.certificate_username {
+    if let Some(authenticated) = &enhanced {
+        // The AUTH exchange was the credential check; the mechanism names the user.
+        connect.username = authenticated.username.clone();
+        connect.password = None;
+    } else if let Some(identity) = &cx.certificate_username {
         // The certificate, checked by TLS, is the credential: its identity replaces the user name.
         connect.username = Some(identity.as_str().into());
         connect.password = None;
     } else {
-        let credentials = Credentials { username: connect.username.clone(), password: connect.password.clone() };
+        let credentials =
+            Credentials { username: connect.username.clone(), password: connect.password.clone() };
         authenticate(cx, &client_id, &credentials).await.map_err(refuse)?;
     }
     if cx.listener.use_username_as_clientid {
@@ -142,7 +145,15 @@ pub(crate) async fn accept(
         NEVER_EXPIRES
     };
     connect.client_id = client_id.clone();
-    Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
+    Ok(Accepted {
+        connect,
+        client_id,
+        assigned_client_id,
+        keep_alive,
+        server_keep_alive,
+        session_expiry,
+        enhanced,
+    })
 }
 
 /// What a client authenticated with, kept to check it again after a reload.
@@ -212,6 +223,11 @@ pub(crate) fn connack(
         }
         if listener.max_topic_alias > 0 {
             properties.topic_alias_maximum = Some(listener.max_topic_alias);
+        }
+        if let Some(enhanced) = &accepted.enhanced {
+            // [MQTT-4.12.0-5] The successful CONNACK names the method of CONNECT.
+            properties.authentication_method = Some(enhanced.method.clone());
+            properties.authentication_data = enhanced.data.clone();
         }
     }
     ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }

@@ -61,10 +61,7 @@ impl Connection {
             Packet::Connect(_) => {
                 Err(Exit::violation(ReasonCode::PROTOCOL_ERROR, "[MQTT-3.1.0-2] second CONNECT"))
             }
-            Packet::Auth(_) => Err(Exit::violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "[MQTT-4.12.0-1] AUTH without an authentication method in CONNECT",
-            )),
+            Packet::Auth(auth) => self.on_auth(auth),
             other => Err(Exit::violation(
                 ReasonCode::PROTOCOL_ERROR,
                 format!("[MQTT-2.1.2] a client does not send {:?}", other.packet_type()),

@@ -9,9 +9,11 @@
 //!
 //! # Layout
 //! - [`connect`]: the CONNECT handshake and CONNACK
+//! - [`auth`]: enhanced authentication: the AUTH exchange and re-authentication
 //! - [`inbound`]: packets from the client
 //! - [`outbound`]: deliveries and redelivery to the client
 
+mod auth;
 mod connect;
 mod inbound;
 mod outbound;
@@ -103,6 +105,10 @@ pub(crate) struct Connection {
     /// Where the connection came from, and how it authenticated: checked again on reload.
     context: ConnectionContext,
     credentials: connect::Credentials,
+    /// The Authentication Method of CONNECT (enhanced authentication), if any.
+    auth_method: Option<ByteString>,
+    /// A re-authentication waiting for the client's next AUTH.
+    reauth: Option<auth::Reauthentication>,
     version: ProtocolVersion,
     client_id: ByteString,
     username: Option<ByteString>,
@@ -154,7 +160,20 @@ where
             .await
         }
     };
-    let accepted = match connect::accept(&broker, &cx, connect).await {
+    let enhanced = match tokio::time::timeout(
+        connect::CONNECT_TIMEOUT,
+        auth::handshake(&mut reader, &mut writer, &mut rbuf, &cx, &connect, max_packet),
+    )
+    .await
+    {
+        Ok(Ok(enhanced)) => enhanced,
+        Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
+        Err(_) => {
+            let refusal = connect::Refusal::ConnAck(connect.protocol, ReasonCode::NOT_AUTHORIZED);
+            return refuse(&broker, &mut writer, &peer_text, refusal).await;
+        }
+    };
+    let accepted = match connect::accept(&broker, &cx, connect, enhanced).await {
         Ok(accepted) => accepted,
         Err(refusal) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
     };
@@ -200,7 +219,12 @@ where
         id: connection_id,
         peer,
         listener: cx.listener.clone(),
-        credentials: connect::Credentials { username: connect.username.clone(), password: connect.password.clone() },
+        credentials: connect::Credentials {
+            username: connect.username.clone(),
+            password: connect.password.clone(),
+        },
+        auth_method: accepted.enhanced.as_ref().map(|a| a.method.clone()),
+        reauth: None,
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -333,14 +357,20 @@ impl Connection {
     /// After a reload: authenticates again with the credentials of CONNECT and drops subscriptions the new
     /// rules no longer allow. A client that is no longer allowed in is disconnected (v5: 0x87).
     async fn recheck(&mut self) -> Result<(), Exit> {
-        if self.context.certificate_username.is_none() {
+        if let Some(method) = &self.auth_method {
+            // Enhanced authentication cannot be replayed without the client: the method must still be offered.
+            if self.listener.security().enhanced.get(method).is_none() {
+                return Err(Exit::Kicked(ReasonCode::NOT_AUTHORIZED));
+            }
+        } else if self.context.certificate_username.is_none() {
             connect::authenticate(&self.context, &self.client_id, &self.credentials)
                 .await
                 .map_err(|_| Exit::Kicked(ReasonCode::NOT_AUTHORIZED))?;
         }
         let filters: Vec<ByteString> = self.session.state.lock().subscriptions.keys().cloned().collect();
         let security = self.listener.security();
-        let client = crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
+        let client =
+            crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
         for filter in filters {
             if !security.authorizer.can_subscribe(&client, &filter) {
                 self.broker.router.unsubscribe(&filter, &self.client_id);

@@ -97,7 +97,11 @@ impl ListenerContext {
 
     /// Reads the listener's certificates again, without applying them: a reload applies every listener's
     /// new settings only when all of them could be read.
-    pub fn prepare_reload(&self, config: &ListenerConfig, security: Security) -> Result<PreparedReload, ListenerError> {
+    pub fn prepare_reload(
+        &self,
+        config: &ListenerConfig,
+        security: Security,
+    ) -> Result<PreparedReload, ListenerError> {
         Ok(PreparedReload { tls: Self::tls_for(config)?, security })
     }
 
@@ -116,7 +120,10 @@ pub struct PreparedReload {
 
 impl std::fmt::Debug for PreparedReload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedReload").field("tls", &self.tls.is_some()).field("security", &self.security).finish()
+        f.debug_struct("PreparedReload")
+            .field("tls", &self.tls.is_some())
+            .field("security", &self.security)
+            .finish()
     }
 }
 
