@@ -167,6 +167,18 @@ fn retained(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // What the trie replaces: every retained topic compared with the filter.
+    let mut group = c.benchmark_group("retained_linear_scan");
+    group.sample_size(10);
+    let topics: Vec<(String, u64)> = index.iter().map(|(topic, value)| (topic.to_owned(), *value)).collect();
+    for (filter, expected) in [("site/+/device/7/temp", 1000), ("site/7/#", 100)] {
+        group.throughput(Throughput::Elements(expected as u64));
+        group.bench_function(BenchmarkId::new(format!("{filter} of 100000"), expected), |b| {
+            b.iter(|| topics.iter().filter(|(topic, _)| tern_codec::topic::matches(filter, topic)).count())
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {

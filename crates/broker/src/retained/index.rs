@@ -160,7 +160,7 @@ impl<V> RetainedIndex<V> {
         match first {
             "#" | "+" => {
                 for (level, child) in self.root.children.iter() {
-                    if level.starts_with('$') {
+                    if level.first() == Some(&b'$') {
                         continue;
                     }
                     work.push(if first == "#" { Walk::Subtree(child) } else { Walk::Levels(child, rest) });

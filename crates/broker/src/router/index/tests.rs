@@ -153,6 +153,8 @@ fn insert_replaces_the_same_key_on_the_same_filter() {
     assert_eq!(index.insert("a/+", 1, 2), Some(1));
     assert_eq!(index.insert("a/b", 1, 1), None);
     assert_eq!(index.insert("a/b", 1, 3), Some(1));
+    assert_eq!(index.get_mut("a/+", &2), None);
+    assert_eq!(index.get_mut("a/#", &1), None);
     assert_eq!((index.len(), index.filter_count()), (2, 2));
     assert_eq!(matched(&index, "a/b"), [("a/+".into(), 1, 2), ("a/b".into(), 1, 3)]);
 }
@@ -304,6 +306,14 @@ proptest! {
         prop_assert_eq!(index.filter_count(), filters.len());
         for ((filter, key), value) in &reference {
             prop_assert_eq!(index.get(filter, key), Some(value));
+        }
+        for ((filter, key), value) in reference.iter_mut() {
+            let in_index = index.get_mut(filter, key);
+            prop_assert_eq!(in_index.as_deref(), Some(&*value));
+            if let Some(in_index) = in_index {
+                *in_index = in_index.wrapping_add(1);
+                *value = value.wrapping_add(1);
+            }
         }
         let mut listed: Vec<_> = index.iter().map(|(f, k, v)| ((f.to_owned(), *k), *v)).collect();
         listed.sort();
