@@ -205,7 +205,8 @@ where
     broker.stats.client_connected();
 
     let limits = &broker.config.limits;
-    let window = connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    let window =
+        connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
     // Receive Maximum is a 5.0 promise made in CONNACK; a 3.x client was never told one and may leave as
     // many QoS 2 messages awaiting PUBREL as it has packet identifiers (which bounds the state).
     let receive_maximum = if v.is_v5() { limits.max_inflight_messages.max(1) } else { u16::MAX };
@@ -429,6 +430,13 @@ impl Connection {
             }
         }
         if let (true, Some(rc)) = (self.version.is_v5(), exit.disconnect_reason()) {
+            // A code DISCONNECT does not allow would not encode, and the client would see a bare close: say
+            // 0x80 Unspecified error instead [MQTT-3.14.2-1].
+            let rc = if rc.is_valid_for(tern_codec::PacketType::Disconnect) {
+                rc
+            } else {
+                ReasonCode::UNSPECIFIED_ERROR
+            };
             self.send_packet(&Packet::Disconnect(Disconnect::new(rc)));
         }
         if !self.wbuf.is_empty() {
