@@ -4,7 +4,8 @@
 
 use bytes::{Bytes, BytesMut};
 use tern_codec::{
-    decode, encode, Auth, ByteString, Connect, Limits, Packet, Properties, ProtocolVersion, ReasonCode,
+    decode, encode, Auth, ByteString, Connect, Limits, Packet, PacketType, Properties, ProtocolVersion,
+    ReasonCode,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -184,8 +185,14 @@ impl Connection {
                 self.send_packet(&auth_packet(ReasonCode::SUCCESS, &method, data));
                 Ok(())
             }
-            // [MQTT-4.12.1-2] A failed re-authentication: DISCONNECT with the reason, close.
-            AuthStep::Fail(rc) => Err(Exit::violation(failure(rc), "re-authentication failed")),
+            // [MQTT-4.12.1-2] A failed re-authentication: DISCONNECT with the reason, close. CONNACK-only codes
+            // (0x86 Bad User Name or Password) become 0x87, the DISCONNECT code for it.
+            AuthStep::Fail(rc) => {
+                let rc = failure(rc);
+                let rc =
+                    if rc.is_valid_for(PacketType::Disconnect) { rc } else { ReasonCode::NOT_AUTHORIZED };
+                Err(Exit::violation(rc, "re-authentication failed"))
+            }
         }
     }
 }
