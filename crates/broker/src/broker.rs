@@ -25,8 +25,9 @@ use crate::config::Config;
 use crate::message::Message;
 use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
-use crate::session::{Attached, Control, ParkedState, QueueLimits, Session, SessionRegistry};
+use crate::session::{Attached, Control, Delivery, ParkedState, QueueLimits, Session, SessionRegistry};
 use crate::stats::Stats;
+use tern_proto::OutboundState;
 
 /// Session expiry that means "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -58,8 +59,8 @@ pub struct Attachment {
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
         BrokerShared {
+            router: Router::new(config.limits.shared_subscription_policy),
             config,
-            router: Router::default(),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
             stats: Stats::default(),
@@ -220,13 +221,32 @@ impl BrokerShared {
     }
 
     /// Ends a session: its subscriptions leave the router, its queue is dropped, its client id is free.
+    ///
+    /// Messages it got through a shared subscription and will now never acknowledge go to another member
+    /// of the group (MQTT 5.0 section 4.8.2): those still queued, and QoS 1 ones sent but not acknowledged.
+    /// A QoS 2 message already sent is not: it may have been received, and it MUST NOT go to another
+    /// client [MQTT-4.8.2-5].
     pub fn end_session(&self, session: &Arc<Session>) {
         let subscriptions = std::mem::take(&mut session.state.lock().subscriptions);
         for filter in subscriptions.keys() {
             self.router.unsubscribe(filter, &session.client_id);
         }
-        session.mailbox.lock().clear();
-        session.state.lock().parked = None;
+        let mut orphans: Vec<Delivery> = Vec::new();
+        if let Some(parked) = session.state.lock().parked.take() {
+            orphans.extend(parked.outbound.iter().filter_map(|entry| match (entry.state, &entry.message) {
+                (OutboundState::AwaitingPubAck, Some(d)) if d.shared.is_some() => Some(d.clone()),
+                _ => None,
+            }));
+        }
+        orphans.extend(session.mailbox.lock().drain().into_iter().filter(|d| d.shared.is_some()));
+        let now = Instant::now();
+        for delivery in orphans {
+            if !delivery.message.is_expired(now)
+                && self.router.redeliver_shared(&delivery, &session.client_id)
+            {
+                Stats::add(&self.stats.shared_redelivered, 1);
+            }
+        }
         self.sessions.remove_if_same(session);
     }
 

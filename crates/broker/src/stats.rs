@@ -18,6 +18,9 @@ pub struct Stats {
     pub bytes_sent: AtomicU64,
     pub connections_refused: AtomicU64,
     pub protocol_errors: AtomicU64,
+    /// Shared subscription messages given to another member of the group because the session they were
+    /// given to ended unacknowledged.
+    pub shared_redelivered: AtomicU64,
 }
 
 impl Stats {

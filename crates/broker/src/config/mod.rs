@@ -285,6 +285,25 @@ pub struct LimitsConfig {
     /// `None` keeps them until their own session expiry. TOML: seconds, or Mosquitto's `14d` form.
     #[serde(with = "duration::opt_secs")]
     pub persistent_client_expiration: Option<Duration>,
+    /// Which member of a shared subscription group (`$share/{group}/{filter}`) gets each message.
+    pub shared_subscription_policy: SharedSubscriptionPolicy,
+}
+
+/// How a shared subscription group picks the member that gets a message. Whatever the policy, members whose
+/// client is connected are preferred; a member whose session is offline is chosen only when none is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedSubscriptionPolicy {
+    /// Each member in turn.
+    #[default]
+    RoundRobin,
+    /// A member chosen at random for each message.
+    Random,
+    /// Stickiness by publisher: the messages of one publishing client go to the same member while the
+    /// group's members stay the same.
+    HashClientId,
+    /// Stickiness by topic: the messages of one topic go to the same member while the members stay the same.
+    HashTopic,
 }
 
 impl Default for LimitsConfig {
@@ -303,6 +322,7 @@ impl Default for LimitsConfig {
             max_topic_alias: 10,
             retain_available: true,
             persistent_client_expiration: None,
+            shared_subscription_policy: SharedSubscriptionPolicy::RoundRobin,
         }
     }
 }

@@ -237,6 +237,7 @@ impl Connection {
                         retain: true,
                         subscription_ids: subscription_id.into_iter().collect(),
                         message,
+                        shared: None,
                     });
                 }
             }
