@@ -46,6 +46,29 @@ pub struct BrokerShared {
     pub shutdown: CancellationToken,
     next_connection_id: AtomicU64,
     pub started: Instant,
+    /// Where MQTT 5 clients are sent instead (Server Reference), if anywhere: from `mqtt.server_reference`,
+    /// changed at run time by `RunningBroker::redirect`.
+    pub redirect: arc_swap::ArcSwapOption<Redirect>,
+}
+
+/// Clients are sent to another server (MQTT 5.0 section 4.11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The Server Reference: host, host:port, or several separated by spaces.
+    pub server_reference: ByteString,
+    /// Permanent (0x9D Server moved) rather than temporary (0x9C Use another server).
+    pub moved: bool,
+}
+
+impl Redirect {
+    /// The reason code that announces it.
+    pub fn reason_code(&self) -> tern_codec::ReasonCode {
+        if self.moved {
+            tern_codec::ReasonCode::SERVER_MOVED
+        } else {
+            tern_codec::ReasonCode::USE_ANOTHER_SERVER
+        }
+    }
 }
 
 /// A session handed to a new connection.
@@ -58,7 +81,11 @@ pub struct Attachment {
 
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
+        let redirect = config.mqtt.server_reference.as_ref().map(|r| {
+            Arc::new(Redirect { server_reference: r.as_str().into(), moved: config.mqtt.server_moved })
+        });
         BrokerShared {
+            redirect: arc_swap::ArcSwapOption::new(redirect),
             router: Router::new(config.limits.shared_subscription_policy),
             config,
             retained: RwLock::new(RetainedIndex::new()),
@@ -67,6 +94,18 @@ impl BrokerShared {
             shutdown: CancellationToken::new(),
             next_connection_id: AtomicU64::new(1),
             started: Instant::now(),
+        }
+    }
+
+    /// Sends clients to another server from now on (`None`: stops): see `RunningBroker::redirect`.
+    pub fn set_redirect(&self, redirect: Option<Redirect>) {
+        self.redirect.store(redirect.clone().map(Arc::new));
+        let Some(redirect) = redirect else { return };
+        for session in self.sessions.all() {
+            let control = session.state.lock().attached.as_ref().map(|a| a.control.clone());
+            if let Some(control) = control {
+                let _ = control.try_send(Control::Redirect(redirect.clone()));
+            }
         }
     }
 

@@ -217,6 +217,14 @@ impl RunningBroker {
         Ok(())
     }
 
+    /// Sends MQTT 5 clients to another server (MQTT 5.0 section 4.11), or stops doing so with `None`:
+    /// connected clients get DISCONNECT 0x9C Use another server (0x9D Server moved if `moved`) with the
+    /// Server Reference, new ones are refused with the same reason in CONNACK. 3.x clients, which cannot be
+    /// told where to go, are disconnected and refused as "server unavailable".
+    pub fn redirect(&self, redirect: Option<broker::Redirect>) {
+        self.shared.set_redirect(redirect);
+    }
+
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs

@@ -24,9 +24,9 @@ struct Fixture {
 }
 
 async fn broker_with_passwords() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("passwd");
-    std::fs::write(&path, PASSWORDS).unwrap();
+    std::fs::write(&path, PASSWORDS).expect("password file written");
     let mut config = Config::default();
     config.security.password_file = Some(path);
     config.security.allow_anonymous = Some(false);
@@ -191,7 +191,8 @@ async fn reauthenticate(client: &mut RawClient, user: &str, password: &[u8]) -> 
     client.send(auth(ReasonCode::RE_AUTHENTICATE, SCRAM, Some(scram.first()))).await;
     let challenge = expect_auth(client).await;
     assert_eq!(challenge.reason_code, ReasonCode::CONTINUE_AUTHENTICATION);
-    let last = scram.last(&challenge.properties.authentication_data.unwrap()).unwrap();
+    let server_first = challenge.properties.authentication_data.expect("server-first message");
+    let last = scram.last(&server_first).expect("a well-formed server-first message");
     client.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, SCRAM, Some(last))).await;
     let verdict = client.next_packet().await;
     if let Packet::Auth(a) = &verdict {

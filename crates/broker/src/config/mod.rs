@@ -40,6 +40,8 @@ pub struct Config {
     pub per_listener_settings: bool,
     /// Session, queue and packet limits.
     pub limits: LimitsConfig,
+    /// MQTT 5.0 features that are off unless configured.
+    pub mqtt: MqttConfig,
     /// Durable storage of sessions, queues and retained messages.
     pub persistence: PersistenceConfig,
     /// What is logged and where.
@@ -60,6 +62,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             per_listener_settings: false,
             limits: LimitsConfig::default(),
+            mqtt: MqttConfig::default(),
             persistence: PersistenceConfig::default(),
             log: LogConfig::default(),
             sys_interval: 10,
@@ -325,6 +328,24 @@ impl Default for LimitsConfig {
             shared_subscription_policy: SharedSubscriptionPolicy::RoundRobin,
         }
     }
+}
+
+/// MQTT 5.0 features an operator turns on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Answer a CONNECT with Request Response Information 1 with this prefix followed by the client id as
+    /// Response Information: the base of the client's response topics. `None` sends none.
+    pub response_information_prefix: Option<String>,
+    /// Check that the payload of a PUBLISH (or will) whose Payload Format Indicator says UTF-8 is valid
+    /// UTF-8, and refuse it with 0x99 Payload format invalid if not.
+    pub validate_utf8_payloads: bool,
+    /// Send every MQTT 5 client to this server (host, host:port, or several separated by spaces): CONNECT
+    /// is refused with 0x9C Use another server (0x9D Server moved with `server_moved`) and this Server
+    /// Reference; MQTT 3.x clients are refused as "server unavailable".
+    pub server_reference: Option<String>,
+    /// The redirection is permanent (0x9D Server moved) rather than temporary (0x9C Use another server).
+    pub server_moved: bool,
 }
 
 /// How durable state is kept.

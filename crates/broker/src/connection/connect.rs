@@ -23,6 +23,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) enum Refusal {
     /// Answer CONNACK with this reason, then close.
     ConnAck(ProtocolVersion, ReasonCode),
+    /// Answer CONNACK with this reason (0x9C/0x9D) and Server Reference (v5 only), then close.
+    Redirect(ReasonCode, ByteString),
     /// Close without an answer (malformed, not CONNECT, timeout, network error).
     Close(String),
 }
@@ -94,6 +96,13 @@ pub(crate) async fn accept(
     let refuse = |rc: ReasonCode| Refusal::ConnAck(v, rc);
 
     if let Some(will) = &connect.will {
+        if broker.config.mqtt.validate_utf8_payloads
+            && will.properties.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&will.payload).is_err()
+        {
+            // MQTT 5.0 3.1.3.2.3: a will that says UTF-8 and is not: 0x99 Payload format invalid.
+            return Err(refuse(ReasonCode::PAYLOAD_FORMAT_INVALID));
+        }
         // [MQTT-3.2.2-12], [MQTT-3.2.2-13] A will the server could not publish as asked is refused now, not
         // dropped later. A 3.x client cannot be told why: it is closed without CONNACK, as Mosquitto does.
         let unsupported = if will.qos.as_u8() > limits.max_qos {
@@ -247,6 +256,13 @@ pub(crate) fn connack(
         if listener.max_topic_alias > 0 {
             properties.topic_alias_maximum = Some(listener.max_topic_alias);
         }
+        if let (Some(true), Some(prefix)) = (
+            accepted.connect.properties.request_response_information,
+            &broker.config.mqtt.response_information_prefix,
+        ) {
+            // Only when asked for [MQTT-3.1.2-28]: the base of this client's response topics.
+            properties.response_information = Some(format!("{prefix}{}", accepted.client_id).into());
+        }
         if let Some(enhanced) = &accepted.enhanced {
             // [MQTT-4.12.0-5] The successful CONNACK names the method of CONNECT.
             properties.authentication_method = Some(enhanced.method.clone());
@@ -261,9 +277,10 @@ pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(
     writer: &mut W,
     version: ProtocolVersion,
     rc: ReasonCode,
+    properties: Properties,
 ) {
     let mut buf = BytesMut::new();
-    let ack = ConnAck { session_present: false, reason_code: rc, properties: Properties::default() };
+    let ack = ConnAck { session_present: false, reason_code: rc, properties };
     if encode(&Packet::ConnAck(ack), version, &mut buf).is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
     }

@@ -153,6 +153,23 @@ impl Connection {
             self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
             return Ok(());
         }
+        if self.broker.config.mqtt.validate_utf8_payloads
+            && publish.properties.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            // MQTT 5.0 3.3.2.3.2: a payload that says UTF-8 and is not. QoS 1/2: refused in the ack;
+            // QoS 0 has no ack, so DISCONNECT 0x99 is the only way to tell the publisher.
+            if qos == QoS::AtMostOnce {
+                return Err(Exit::violation(ReasonCode::PAYLOAD_FORMAT_INVALID, "payload is not UTF-8"));
+            }
+            self.ack_publish(
+                qos,
+                packet_id,
+                ReasonCode::PAYLOAD_FORMAT_INVALID,
+                "payload is not valid UTF-8",
+            );
+            return Ok(());
+        }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
         if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
@@ -169,12 +186,13 @@ impl Connection {
         let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
         let outcome = self.broker.publish(Arc::new(message));
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
-        let reason = if outcome.delivered == 0 && outcome.dropped == 0 && self.version.is_v5() {
-            ReasonCode::NO_MATCHING_SUBSCRIBERS
-        } else {
-            ReasonCode::SUCCESS
+        // 0x97 when sessions matched but every one of them was at its queue limit: the message went nowhere.
+        let reason = match (outcome.delivered, outcome.dropped, self.version.is_v5()) {
+            (0, 0, true) => ReasonCode::NO_MATCHING_SUBSCRIBERS,
+            (0, _, true) => ReasonCode::QUOTA_EXCEEDED,
+            _ => ReasonCode::SUCCESS,
         };
-        self.ack_publish(qos, packet_id, reason, "");
+        self.ack_publish(qos, packet_id, reason, "the subscribers' queues are full");
         Ok(())
     }
 

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tern_codec::{encode, ByteString, Disconnect, LastWill, Limits, Packet, ProtocolVersion, ReasonCode};
+use tern_codec::{
+    encode, ByteString, Disconnect, LastWill, Limits, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 use tern_proto::{Inbound, InboundAliases, KeepAlive, Outbound, OutboundAliases};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -48,6 +50,9 @@ pub struct ConnectionContext {
     pub peer: Option<SocketAddr>,
     /// The user name taken from the client certificate (`use_identity_as_username`).
     pub certificate_username: Option<String>,
+    /// Accepted past `max_connections` only to be told so: CONNACK 0x97 Quota exceeded (3.x: server
+    /// unavailable), then close.
+    pub over_quota: bool,
     pub listener: Arc<ListenerContext>,
 }
 
@@ -65,6 +70,8 @@ pub(crate) enum Exit {
     KeepAliveTimeout,
     TakenOver(oneshot::Sender<()>),
     Kicked(ReasonCode),
+    /// Sent to another server: DISCONNECT 0x9C/0x9D with the Server Reference.
+    Redirected(crate::broker::Redirect),
     Shutdown,
 }
 
@@ -78,6 +85,7 @@ impl Exit {
         match self {
             Exit::Disconnect { .. } | Exit::Closed => None,
             Exit::Violation(rc, _) | Exit::Kicked(rc) => Some(*rc),
+            Exit::Redirected(r) => Some(r.reason_code()),
             Exit::KeepAliveTimeout => Some(ReasonCode::KEEP_ALIVE_TIMEOUT),
             Exit::TakenOver(_) => Some(ReasonCode::SESSION_TAKEN_OVER),
             Exit::Shutdown => Some(ReasonCode::SERVER_SHUTTING_DOWN),
@@ -142,8 +150,10 @@ where
     let peer = cx.peer;
     let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
 
+    // A connection over the quota is only told so: it gets less time.
+    let connect_timeout = if cx.over_quota { Duration::from_secs(2) } else { connect::CONNECT_TIMEOUT };
     let connect = match tokio::time::timeout(
-        connect::CONNECT_TIMEOUT,
+        connect_timeout,
         connect::read_connect(&mut reader, &mut rbuf, max_packet),
     )
     .await
@@ -160,6 +170,18 @@ where
             .await
         }
     };
+    if cx.over_quota {
+        let refusal = connect::Refusal::ConnAck(connect.protocol, ReasonCode::QUOTA_EXCEEDED);
+        return refuse(&broker, &mut writer, &peer_text, refusal).await;
+    }
+    if let Some(redirect) = broker.redirect.load_full() {
+        let refusal = if connect.protocol.is_v5() {
+            connect::Refusal::Redirect(redirect.reason_code(), redirect.server_reference.clone())
+        } else {
+            connect::Refusal::ConnAck(connect.protocol, ReasonCode::SERVER_UNAVAILABLE)
+        };
+        return refuse(&broker, &mut writer, &peer_text, refusal).await;
+    }
     let enhanced = match tokio::time::timeout(
         connect::CONNECT_TIMEOUT,
         auth::handshake(&mut reader, &mut writer, &mut rbuf, &cx, &connect, max_packet),
@@ -264,7 +286,12 @@ async fn refuse<W: AsyncWrite + Unpin>(
     match refusal {
         connect::Refusal::ConnAck(version, rc) => {
             info!("Client from {peer} refused: {rc}.");
-            connect::send_refusal(writer, version, rc).await;
+            connect::send_refusal(writer, version, rc, Properties::default()).await;
+        }
+        connect::Refusal::Redirect(rc, server_reference) => {
+            info!("Client from {peer} sent to {server_reference}: {rc}.");
+            let properties = Properties { server_reference: Some(server_reference), ..Properties::default() };
+            connect::send_refusal(writer, ProtocolVersion::V5, rc, properties).await;
         }
         connect::Refusal::Close(why) => {
             debug!("Connection from {peer} closed during handshake: {why}");
@@ -297,6 +324,7 @@ impl Connection {
                 ctl = control.recv() => match ctl {
                     Some(Control::TakenOver(ack)) => return Exit::TakenOver(ack),
                     Some(Control::Kick(rc)) => return Exit::Kicked(rc),
+                    Some(Control::Redirect(r)) => return Exit::Redirected(r),
                     Some(Control::Recheck) => {
                         if let Err(exit) = self.recheck().await {
                             return exit;
@@ -437,7 +465,11 @@ impl Connection {
             } else {
                 ReasonCode::UNSPECIFIED_ERROR
             };
-            self.send_packet(&Packet::Disconnect(Disconnect::new(rc)));
+            let mut disconnect = Disconnect::new(rc);
+            if let Exit::Redirected(r) = &exit {
+                disconnect.properties.server_reference = Some(r.server_reference.clone());
+            }
+            self.send_packet(&Packet::Disconnect(disconnect));
         }
         if !self.wbuf.is_empty() {
             let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&self.wbuf)).await;
