@@ -110,7 +110,7 @@ async fn serve_signals(broker: &tern_broker::RunningBroker, args: &BrokerArgs) -
 /// Re-reads the configuration file. Any problem keeps the settings in force and is logged with its place.
 fn reload(broker: &tern_broker::RunningBroker, args: &BrokerArgs) {
     info!("Reloading config.");
-    let result = configuration(args).map_err(anyhow::Error::from).and_then(|(config, _)| {
+    let result = configuration(args).and_then(|(config, _)| {
         broker.reload(&config).map_err(anyhow::Error::from)
     });
     if let Err(e) = result {
