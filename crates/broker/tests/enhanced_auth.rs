@@ -94,6 +94,7 @@ async fn scram_sha_512_authenticates_a_mosquitto_pbkdf2_user_mqtt_4_12_0_2_and_4
     assert_eq!(client.expect_publish().await.payload, "hi");
 }
 
+/// [MQTT-3.1.4-2] A failed authentication is refused and the connection closed.
 #[tokio::test]
 async fn scram_with_a_wrong_password_gets_connack_0x86_and_close_mqtt_4_12_0_4() {
     let f = broker_with_passwords().await;

@@ -430,11 +430,23 @@ impl Connection {
         }
     }
 
-    /// Encodes a packet into the write buffer.
+    /// Encodes a packet into the write buffer. An acknowledgement that would be larger than the client's
+    /// Maximum Packet Size goes without its Reason String and User Properties [MQTT-3.4.2-2],
+    /// [MQTT-3.4.2-3] (and likewise for every packet type that may carry them).
     fn send_packet(&mut self, packet: &Packet) {
-        if encode(packet, self.version, &mut self.wbuf).is_ok() {
-            Stats::add(&self.broker.stats.messages_sent, 1);
+        let start = self.wbuf.len();
+        if encode(packet, self.version, &mut self.wbuf).is_err() {
+            return;
         }
+        if self.wbuf.len() - start > self.client_max_packet as usize {
+            if let Some(stripped) = without_diagnostics(packet) {
+                self.wbuf.truncate(start);
+                if encode(&stripped, self.version, &mut self.wbuf).is_err() {
+                    return;
+                }
+            }
+        }
+        Stats::add(&self.broker.stats.messages_sent, 1);
     }
 
     /// Says goodbye: v5 DISCONNECT with a reason where one applies, flush, close; then the will, the session.
@@ -502,6 +514,26 @@ impl Connection {
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
     }
+}
+
+/// `packet` without Reason String and User Properties, if it is a packet that may drop them to fit.
+fn without_diagnostics(packet: &Packet) -> Option<Packet> {
+    let mut packet = packet.clone();
+    let properties = match &mut packet {
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => &mut a.properties,
+        Packet::SubAck(a) => &mut a.properties,
+        Packet::UnsubAck(a) => &mut a.properties,
+        Packet::Disconnect(d) => &mut d.properties,
+        Packet::Auth(a) => &mut a.properties,
+        Packet::ConnAck(c) => &mut c.properties,
+        _ => return None,
+    };
+    if properties.reason_string.is_none() && properties.user_properties.is_empty() {
+        return None;
+    }
+    properties.reason_string = None;
+    properties.user_properties.clear();
+    Some(packet)
 }
 
 /// Writes some of `wbuf` (`Some(bytes written)`), or flushes the transport when `wbuf` is empty (`None`).
