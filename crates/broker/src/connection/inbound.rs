@@ -186,10 +186,11 @@ impl Connection {
         let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
         let outcome = self.broker.publish(Arc::new(message));
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
-        // 0x97 when sessions matched but every one of them was at its queue limit: the message went nowhere.
-        let reason = match (outcome.delivered, outcome.dropped, self.version.is_v5()) {
-            (0, 0, true) => ReasonCode::NO_MATCHING_SUBSCRIBERS,
-            (0, _, true) => ReasonCode::QUOTA_EXCEEDED,
+        // 0x97 when sessions matched but their queues were full: the message went nowhere. (A QoS 0
+        // message an offline session does not queue is not a quota: that is Success.)
+        let reason = match (outcome.delivered, outcome.dropped, outcome.full, self.version.is_v5()) {
+            (0, 0, _, true) => ReasonCode::NO_MATCHING_SUBSCRIBERS,
+            (0, _, full, true) if full > 0 => ReasonCode::QUOTA_EXCEEDED,
             _ => ReasonCode::SUCCESS,
         };
         self.ack_publish(qos, packet_id, reason, "the subscribers' queues are full");

@@ -33,6 +33,8 @@ pub struct RouteOutcome {
     pub delivered: usize,
     /// Sessions whose queue was full (or offline without QoS 0 queueing).
     pub dropped: usize,
+    /// Of those, sessions whose queue was full: a quota, not a choice.
+    pub full: usize,
 }
 
 /// Every subscription of every session.
@@ -162,7 +164,11 @@ fn count(outcome: &mut RouteOutcome, enqueued: crate::session::Enqueued) {
     use crate::session::Enqueued::*;
     match enqueued {
         Queued | QueuedEvictedQoS0 => outcome.delivered += 1,
-        DroppedQueueFull | DroppedOffline => outcome.dropped += 1,
+        DroppedQueueFull => {
+            outcome.dropped += 1;
+            outcome.full += 1;
+        }
+        DroppedOffline => outcome.dropped += 1,
     }
 }
 
