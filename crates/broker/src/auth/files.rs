@@ -31,8 +31,8 @@ pub enum SecurityError {
 }
 
 /// Mosquitto 2's authentication: anonymous clients only if allowed; with a password file, every user name
-/// must be in it with the right password; without one, a user name is accepted wherever anonymous clients
-/// are.
+/// must be in it with the right password; without one, any user name is accepted (Mosquitto 2.0 defers to
+/// "no check" then, whatever `allow_anonymous` says).
 #[derive(Debug, Clone)]
 pub struct PasswordAuthenticator {
     pub allow_anonymous: bool,
@@ -51,8 +51,7 @@ impl Authenticator for PasswordAuthenticator {
                     AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
                 }
             }
-            (Some(_), None) if self.allow_anonymous => AuthDecision::Allow,
-            (Some(_), None) => AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED),
+            (Some(_), None) => AuthDecision::Allow,
         }
     }
 }

@@ -33,7 +33,11 @@ use tern_codec::topic::has_wildcard;
 use super::children::{split_level, Children};
 use super::subscribers::Subscribers;
 
-/// Subscriptions keyed by (topic filter, key), matched against topic names. See the [module](self) notes.
+/// Subscriptions keyed by (topic filter, key), matched against topic names.
+///
+/// Filters without wildcards sit in a hash map, the others in a trie of levels, so matching a topic costs
+/// one lookup plus a walk of the trie branches the topic's levels lead to, never a scan of unrelated
+/// filters. Removing a filter's last subscription prunes the nodes it leaves empty.
 ///
 /// `K` identifies the subscriber (a session), `V` is what the broker keeps per subscription (its options).
 pub struct SubscriptionIndex<K, V> {

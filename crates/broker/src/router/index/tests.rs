@@ -236,6 +236,23 @@ fn very_deep_filters_do_not_overflow_the_stack() {
 }
 
 #[test]
+fn many_plus_branches_pending_at_once_are_all_walked() {
+    // Each level of `a/a/.../a` has a `+` sibling: the walk holds 40 branches at once, more than fit inline.
+    let filters: Vec<String> = (0..40)
+        .map(|plus_at| {
+            (0..40).map(|level| if level == plus_at { "+" } else { "a" }).collect::<Vec<_>>().join("/")
+        })
+        .collect();
+    let mut index = Index::new();
+    for (key, filter) in filters.iter().enumerate() {
+        index.insert(filter, key as u32, 0);
+    }
+    let topic = ["a"; 40].join("/");
+    assert_eq!(matched(&index, &topic).len(), 40);
+    assert_eq!(matched(&index, &["a"; 39].join("/")).len(), 0);
+}
+
+#[test]
 fn iter_lists_every_subscription() {
     let mut index = Index::new();
     index.insert("a/b", 1, 10);
