@@ -315,6 +315,11 @@ impl Connection {
         let session = self.session.clone();
         let shutdown = self.broker.shutdown.clone();
         let mut needs_flush = false;
+        // Packets the client sent right behind CONNECT (or AUTH) arrived with it: handle them now, not when
+        // the client happens to send more.
+        if let Err(exit) = self.handle_frames(rbuf) {
+            return exit;
+        }
         loop {
             self.pump();
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
