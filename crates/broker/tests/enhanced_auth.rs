@@ -323,3 +323,29 @@ async fn mqttjs_v5_authenticates_with_scram_sha_512_and_re_authenticates() {
     assert!(output.contains("ok scram reauth"), "{output}");
     assert!(output.contains("ok scram refused 134"), "{output}");
 }
+
+/// [MQTT-3.15.2-2], [MQTT-3.15.2-3] The broker's AUTH packets carry no Reason String or User Property that
+/// could take them past the client's Maximum Packet Size (they carry none at all), during CONNECT and during
+/// re-authentication.
+#[tokio::test]
+async fn auth_packets_carry_no_reason_string_or_user_property_mqtt_3_15_2_2() {
+    let f = broker_with_passwords().await;
+    let mut scram = ScramClient::new("alice", b"secret");
+    let mut connect = auth_connect("small-auth", SCRAM, Some(scram.first()));
+    connect.properties.maximum_packet_size = Some(300);
+    connect.properties.request_problem_information = Some(true);
+    let mut client = RawClient::tcp(f.broker.addr(), ProtocolVersion::V5).await;
+    client.send(Packet::Connect(Box::new(connect))).await;
+    let challenge = expect_auth(&mut client).await;
+    assert!(challenge.properties.reason_string.is_none() && challenge.properties.user_properties.is_empty());
+    let server_first = challenge.properties.authentication_data.expect("server-first message");
+    let last = scram.last(&server_first).expect("a well-formed server-first message");
+    client.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, SCRAM, Some(last))).await;
+    assert_eq!(client.expect_connack().await.reason_code, ReasonCode::SUCCESS);
+    match reauthenticate(&mut client, "alice", b"secret").await {
+        Packet::Auth(a) => {
+            assert!(a.properties.reason_string.is_none() && a.properties.user_properties.is_empty())
+        }
+        other => panic!("expected AUTH 0x00, got {other:?}"),
+    }
+}

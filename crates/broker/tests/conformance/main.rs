@@ -10,9 +10,11 @@
 //! - `registry`: the consistency checks of registry.txt
 //! - `v5`: MQTT 5.0 statements not checked by a feature test
 //! - `v311`: MQTT 3.1.1 statements not checked by a feature test
+//! - `websocket`: MQTT over WebSocket (section 6, both versions)
 //! - `support`: frames and connections the tests share
 
 mod registry;
 mod support;
 mod v311;
 mod v5;
+mod websocket;

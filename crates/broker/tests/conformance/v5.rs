@@ -1230,3 +1230,29 @@ async fn mqtt_3_9_2_1_acknowledgements_stay_within_the_client_maximum_packet_siz
         other => panic!("{other:?}"),
     }
 }
+
+/// [MQTT-3.1.4-5] Packets a client pipelines right behind its CONNECT are processed once it is accepted,
+/// without waiting for more input: CONNECT and SUBSCRIBE in one write get CONNACK and SUBACK.
+#[tokio::test]
+async fn mqtt_3_1_4_5_packets_pipelined_behind_connect_are_processed() {
+    let broker = TestBroker::start_default().await;
+    for version in [V5, V311] {
+        let mut c = RawClient::tcp(broker.addr(), version).await;
+        let mut buf = bytes::BytesMut::new();
+        tern_codec::encode(
+            &Packet::Connect(Box::new(connect_packet(version, "pipelined"))),
+            version,
+            &mut buf,
+        )
+        .unwrap();
+        tern_codec::encode(
+            &Packet::Subscribe(subscribe_packet(pid(1), &[("p", qos_options(QoS::AtMostOnce))])),
+            version,
+            &mut buf,
+        )
+        .unwrap();
+        c.send_raw(&buf).await;
+        assert!(c.expect_connack().await.reason_code == tern_codec::ReasonCode::SUCCESS);
+        assert_eq!(c.expect_suback().await.packet_id, pid(1));
+    }
+}
