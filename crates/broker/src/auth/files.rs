@@ -125,9 +125,7 @@ mod tests {
             AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
-        assert_eq!(
-            no_file.authenticate(&info(Some("bob"), Some(b"x"))),
-            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
-        );
+        assert_eq!(no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Allow);
+        assert_eq!(no_file.authenticate(&info(None, None)), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
     }
 }

@@ -184,7 +184,12 @@ impl Connection {
         }
         publish.topic = topic.clone();
         let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
-        let outcome = self.broker.publish(Arc::new(message));
+        let mut outcome = self.broker.publish(Arc::new(message));
+        // Flow control: subscribers above their queue limit hold this publisher back (see `run`).
+        if self.congested.is_empty() && !outcome.congested.is_empty() {
+            self.congestion_deadline = tokio::time::Instant::now() + super::CONGESTION_WAIT;
+        }
+        self.congested.append(&mut outcome.congested);
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
         // 0x97 when sessions matched but their queues were full: the message went nowhere. (A QoS 0
         // message an offline session does not queue is not a quota: that is Success.)

@@ -133,6 +133,11 @@ pub(crate) struct Connection {
     will: Option<LastWill>,
     session_expiry: u32,
     decode_limits: Limits,
+    /// Online subscribers this connection's last PUBLISH left above their queue limit: no more packets are
+    /// read until they drain (or prove stalled), so fast publishers cannot bury slow subscribers.
+    congested: Vec<Arc<Session>>,
+    /// When waiting for `congested` ends at the latest.
+    congestion_deadline: tokio::time::Instant,
     /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
     retained_backlog: VecDeque<Delivery>,
     wbuf: BytesMut,
@@ -265,6 +270,8 @@ where
         session_expiry: accepted.session_expiry,
         decode_limits: Limits { version: v, max_packet_size: max_packet },
         retained_backlog: VecDeque::new(),
+        congested: Vec::new(),
+        congestion_deadline: tokio::time::Instant::now(),
         wbuf: BytesMut::with_capacity(1024),
         context: cx,
         broker,
@@ -350,7 +357,14 @@ impl Connection {
                         }
                     }
                 },
-                res = reader.read_buf(rbuf), if self.wbuf.len() < READ_PAUSE => match res {
+                _ = wait_drained(&self.congested, self.congestion_deadline), if !self.congested.is_empty() => {
+                    self.congested.clear();
+                    // Frames that arrived meanwhile are still buffered.
+                    if let Err(exit) = self.handle_frames(rbuf) {
+                        return exit;
+                    }
+                }
+                res = reader.read_buf(rbuf), if self.wbuf.len() < READ_PAUSE && self.congested.is_empty() => match res {
                     Ok(0) | Err(_) => return Exit::Closed,
                     Ok(n) => {
                         Stats::add(&self.broker.stats.bytes_received, n as u64);
@@ -380,6 +394,9 @@ impl Connection {
                 Ok(Some(packet)) => {
                     Stats::add(&self.broker.stats.messages_received, 1);
                     self.handle_packet(packet)?;
+                    if !self.congested.is_empty() {
+                        return Ok(()); // The rest waits for the congested subscribers.
+                    }
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
@@ -539,6 +556,16 @@ fn without_diagnostics(packet: &Packet) -> Option<Packet> {
     properties.reason_string = None;
     properties.user_properties.clear();
     Some(packet)
+}
+
+/// How long a publisher waits for congested subscribers before it carries on without them.
+const CONGESTION_WAIT: Duration = Duration::from_secs(1);
+
+/// Waits until every session in `sessions` is below its queue limit, at most until `deadline`.
+async fn wait_drained(sessions: &[Arc<Session>], deadline: tokio::time::Instant) {
+    for session in sessions {
+        session.wait_drained(deadline).await;
+    }
 }
 
 /// Writes some of `wbuf` (`Some(bytes written)`), or flushes the transport when `wbuf` is empty (`None`).

@@ -44,6 +44,9 @@ impl Connection {
                         batch.push(d);
                     }
                 }
+                if !batch.is_empty() {
+                    session.after_pop(&mailbox);
+                }
             }
             if batch.is_empty() {
                 return;

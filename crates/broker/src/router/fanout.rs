@@ -27,7 +27,7 @@ pub struct Subscriber {
 }
 
 /// What routing a message achieved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RouteOutcome {
     /// Sessions the message was queued for.
     pub delivered: usize,
@@ -35,6 +35,8 @@ pub struct RouteOutcome {
     pub dropped: usize,
     /// Of those, sessions whose queue was full: a quota, not a choice.
     pub full: usize,
+    /// Online sessions now above their queue limit: the publisher should wait for them (flow control).
+    pub congested: Vec<Arc<Session>>,
 }
 
 /// Every subscription of every session.
@@ -117,7 +119,7 @@ impl Router {
         });
         let mut outcome = RouteOutcome::default();
         for (session, delivery) in merge_per_session(targets, message) {
-            count(&mut outcome, session.deliver(delivery));
+            count(&mut outcome, &session, session.deliver(delivery));
         }
         let mut shared_targets = Vec::new();
         self.shared.read().for_each_match(&message.topic, |filter, group, members| {
@@ -131,7 +133,7 @@ impl Router {
             // Retain As Published [MQTT-3.3.1-12].
             let mut delivery = delivery_for(message, &subscription, vec_of(subscription.id));
             delivery.shared = Some(share);
-            count(&mut outcome, session.deliver(delivery));
+            count(&mut outcome, &session, session.deliver(delivery));
         }
         outcome
     }
@@ -155,15 +157,23 @@ impl Router {
         redelivery.shared = delivery.shared.clone();
         matches!(
             session.deliver(redelivery),
-            crate::session::Enqueued::Queued | crate::session::Enqueued::QueuedEvictedQoS0
+            crate::session::Enqueued::Queued
+                | crate::session::Enqueued::QueuedEvictedQoS0
+                | crate::session::Enqueued::QueuedOverLimit
         )
     }
 }
 
-fn count(outcome: &mut RouteOutcome, enqueued: crate::session::Enqueued) {
+fn count(outcome: &mut RouteOutcome, session: &Arc<Session>, enqueued: crate::session::Enqueued) {
     use crate::session::Enqueued::*;
     match enqueued {
         Queued | QueuedEvictedQoS0 => outcome.delivered += 1,
+        QueuedOverLimit => {
+            outcome.delivered += 1;
+            if session.is_congested() {
+                outcome.congested.push(session.clone());
+            }
+        }
         DroppedQueueFull => {
             outcome.dropped += 1;
             outcome.full += 1;
