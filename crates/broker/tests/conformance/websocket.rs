@@ -16,13 +16,13 @@ use tokio_tungstenite::tungstenite::Message;
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_broker() -> (RunningBroker, SocketAddr) {
-    let mut config = Config::default();
-    config.listeners = vec![ListenerConfig {
+    let listener = ListenerConfig {
         port: 0,
         bind_address: Some("127.0.0.1".into()),
         protocol: Protocol::Websockets,
         ..ListenerConfig::default()
-    }];
+    };
+    let mut config = Config { listeners: vec![listener], ..Config::default() };
     config.security.allow_anonymous = Some(true);
     let broker = Broker::new(config).start().await.expect("broker starts");
     let addr = broker.local_addrs()[0];
