@@ -92,7 +92,8 @@ async fn mqtt_2_2_1_4_outgoing_packet_identifiers_are_unused_and_nonzero() {
     }
 }
 
-/// [MQTT-2.2.1-6] SUBACK and UNSUBACK carry the identifier of their SUBSCRIBE and UNSUBSCRIBE.
+/// [MQTT-2.2.1-6] SUBACK and UNSUBACK carry the identifier of their SUBSCRIBE and UNSUBSCRIBE;
+/// [MQTT-3.8.4-1] every SUBSCRIBE gets a SUBACK, [MQTT-3.8.4-2] with the SUBSCRIBE's identifier.
 #[tokio::test]
 async fn mqtt_2_2_1_6_suback_and_unsuback_carry_the_request_identifier() {
     let broker = TestBroker::start_default().await;
@@ -501,8 +502,9 @@ async fn mqtt_3_8_3_5_reserved_subscription_option_bits_are_malformed() {
     refused_after_connect(&broker, V5, &bytes, ReasonCode::MALFORMED_PACKET).await;
 }
 
-/// [MQTT-3.8.4-4] Subscribing again with Retain Handling 0 sends the retained messages again, and no
-/// message is lost or doubled across the replacement.
+/// [MQTT-3.8.4-3] Subscribing again to the same filter replaces the subscription (new granted QoS);
+/// [MQTT-3.8.4-4] with Retain Handling 0 the retained messages are sent again, and no message is lost or
+/// doubled across the replacement.
 #[tokio::test]
 async fn mqtt_3_8_4_4_replacing_a_subscription_resends_retained_and_loses_nothing() {
     let broker = TestBroker::start_default().await;
@@ -567,7 +569,8 @@ async fn mqtt_3_8_4_5_one_suback_with_a_code_per_filter() {
 
 // --- 3.10 UNSUBSCRIBE ---------------------------------------------------------------------------------
 
-/// [MQTT-3.10.4-6] Several filters in one UNSUBSCRIBE act as separate UNSUBSCRIBEs with one UNSUBACK;
+/// [MQTT-3.10.4-6] Several filters in one UNSUBSCRIBE act as separate UNSUBSCRIBEs with one UNSUBACK
+/// ([MQTT-3.10.4-5] also for a filter with no subscription);
 /// [MQTT-3.11.3-1] its codes in the filters' order, [MQTT-3.11.3-2] each an UNSUBACK code;
 /// [MQTT-3.10.4-4] an UNSUBACK for every UNSUBSCRIBE.
 #[tokio::test]
@@ -1255,4 +1258,41 @@ async fn mqtt_3_1_4_5_packets_pipelined_behind_connect_are_processed() {
         assert!(c.expect_connack().await.reason_code == tern_codec::ReasonCode::SUCCESS);
         assert_eq!(c.expect_suback().await.packet_id, pid(1));
     }
+}
+
+/// [MQTT-3.3.1-8] A PUBLISH with RETAIN 0 neither stores, replaces nor removes the retained message.
+#[tokio::test]
+async fn mqtt_3_3_1_8_retain_0_leaves_the_retained_message_alone() {
+    let broker = TestBroker::start_default().await;
+    let mut p = connect(&broker, V5, "p").await;
+    let mut kept = publish_packet("r8", "kept", QoS::AtLeastOnce);
+    kept.retain = true;
+    p.publish(kept).await;
+    p.publish_at("r8", "live", QoS::AtLeastOnce).await;
+    p.publish_at("r8", "", QoS::AtLeastOnce).await;
+    let mut sub = connect(&broker, V5, "sub").await;
+    sub.subscribe("r8", QoS::AtLeastOnce).await;
+    let got = drain(&mut sub).await;
+    assert_eq!(got.len(), 1);
+    assert!(got[0].retain && got[0].payload == "kept", "{got:?}");
+}
+
+/// [MQTT-4.3.3-10] Until PUBREL, a QoS 2 PUBLISH repeating its identifier gets PUBREC again and is not
+/// delivered a second time.
+#[tokio::test]
+async fn mqtt_4_3_3_10_qos2_repeat_is_not_delivered_twice() {
+    let broker = TestBroker::start_default().await;
+    let mut sub = connect(&broker, V5, "sub").await;
+    sub.subscribe("q2r", QoS::AtMostOnce).await;
+    let mut c = connect(&broker, V5, "pub").await;
+    let mut m = publish_packet("q2r", "once", QoS::ExactlyOnce);
+    m.packet_id = Some(pid(8));
+    c.send(Packet::Publish(m.clone())).await;
+    assert!(matches!(c.next_packet().await, Packet::PubRec(r) if r.packet_id == pid(8)));
+    m.dup = true;
+    c.send(Packet::Publish(m)).await;
+    assert!(matches!(c.next_packet().await, Packet::PubRec(r) if r.packet_id == pid(8)));
+    c.send(Packet::PubRel(Ack::new(pid(8)))).await;
+    assert!(matches!(c.next_packet().await, Packet::PubComp(r) if r.packet_id == pid(8)));
+    assert_eq!(drain(&mut sub).await.len(), 1);
 }
