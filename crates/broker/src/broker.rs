@@ -27,8 +27,9 @@ use crate::message::Message;
 use crate::overload::{ConnectionGate, MemoryWatch};
 use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
-use crate::session::{Attached, Control, ParkedState, QueueLimits, Session, SessionRegistry};
+use crate::session::{Attached, Control, Delivery, ParkedState, QueueLimits, Session, SessionRegistry};
 use crate::stats::{DropReason, Stats};
+use tern_proto::OutboundState;
 
 /// Session expiry that means "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -61,6 +62,9 @@ pub struct BrokerShared {
     /// Resident memory and the high-water mark.
     pub memory: MemoryWatch,
     reload: ReloadSlot,
+    /// Where MQTT 5 clients are sent instead (Server Reference), if anywhere: from `mqtt.server_reference`,
+    /// changed at run time by `RunningBroker::redirect`.
+    pub redirect: arc_swap::ArcSwapOption<Redirect>,
 }
 
 /// Where the reload hook is kept (a closure has no `Debug`).
@@ -70,6 +74,26 @@ struct ReloadSlot(RwLock<Option<ReloadHook>>);
 impl std::fmt::Debug for ReloadSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.read().is_some() { "ReloadSlot(set)" } else { "ReloadSlot(unset)" })
+    }
+}
+
+/// Clients are sent to another server (MQTT 5.0 section 4.11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The Server Reference: host, host:port, or several separated by spaces.
+    pub server_reference: ByteString,
+    /// Permanent (0x9D Server moved) rather than temporary (0x9C Use another server).
+    pub moved: bool,
+}
+
+impl Redirect {
+    /// The reason code that announces it.
+    pub fn reason_code(&self) -> tern_codec::ReasonCode {
+        if self.moved {
+            tern_codec::ReasonCode::SERVER_MOVED
+        } else {
+            tern_codec::ReasonCode::USE_ANOTHER_SERVER
+        }
     }
 }
 
@@ -83,8 +107,12 @@ pub struct Attachment {
 
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
+        let redirect = config.mqtt.server_reference.as_ref().map(|r| {
+            Arc::new(Redirect { server_reference: r.as_str().into(), moved: config.mqtt.server_moved })
+        });
         BrokerShared {
-            router: Router::default(),
+            redirect: arc_swap::ArcSwapOption::new(redirect),
+            router: Router::new(config.limits.shared_subscription_policy),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
             stats: Stats::default(),
@@ -111,6 +139,18 @@ impl BrokerShared {
         match hook {
             Some(h) => Some(h().await),
             None => None,
+        }
+    }
+
+    /// Sends clients to another server from now on (`None`: stops): see `RunningBroker::redirect`.
+    pub fn set_redirect(&self, redirect: Option<Redirect>) {
+        self.redirect.store(redirect.clone().map(Arc::new));
+        let Some(redirect) = redirect else { return };
+        for session in self.sessions.all() {
+            let control = session.state.lock().attached.as_ref().map(|a| a.control.clone());
+            if let Some(control) = control {
+                let _ = control.try_send(Control::Redirect(redirect.clone()));
+            }
         }
     }
 
@@ -278,13 +318,32 @@ impl BrokerShared {
     }
 
     /// Ends a session: its subscriptions leave the router, its queue is dropped, its client id is free.
+    ///
+    /// Messages it got through a shared subscription and will now never acknowledge go to another member
+    /// of the group (MQTT 5.0 section 4.8.2): those still queued, and QoS 1 ones sent but not acknowledged.
+    /// A QoS 2 message already sent is not: it may have been received, and it MUST NOT go to another
+    /// client [MQTT-4.8.2-5].
     pub fn end_session(&self, session: &Arc<Session>) {
         let subscriptions = std::mem::take(&mut session.state.lock().subscriptions);
         for filter in subscriptions.keys() {
             self.router.unsubscribe(filter, &session.client_id);
         }
-        session.mailbox.lock().clear();
-        session.state.lock().parked = None;
+        let mut orphans: Vec<Delivery> = Vec::new();
+        if let Some(parked) = session.state.lock().parked.take() {
+            orphans.extend(parked.outbound.iter().filter_map(|entry| match (entry.state, &entry.message) {
+                (OutboundState::AwaitingPubAck, Some(d)) if d.shared.is_some() => Some(d.clone()),
+                _ => None,
+            }));
+        }
+        orphans.extend(session.mailbox.lock().drain().into_iter().filter(|d| d.shared.is_some()));
+        let now = Instant::now();
+        for delivery in orphans {
+            if !delivery.message.is_expired(now)
+                && self.router.redeliver_shared(&delivery, &session.client_id)
+            {
+                Stats::add(&self.stats.shared_redelivered, 1);
+            }
+        }
         self.sessions.remove_if_same(session);
     }
 

@@ -71,11 +71,24 @@ pub struct Broker {
     shared: BrokerShared,
     authenticator: Option<Arc<dyn auth::Authenticator>>,
     authorizer: Option<Arc<dyn auth::Authorizer>>,
+    enhanced: Vec<Arc<dyn auth::enhanced::EnhancedAuth>>,
 }
 
 impl Broker {
     pub fn new(config: Config) -> Broker {
-        Broker { shared: BrokerShared::new(config), authenticator: None, authorizer: None }
+        Broker {
+            shared: BrokerShared::new(config),
+            authenticator: None,
+            authorizer: None,
+            enhanced: Vec::new(),
+        }
+    }
+
+    /// Offers an enhanced authentication method (MQTT 5.0 AUTH exchanges) on every listener, besides the
+    /// built-in ones; it replaces a built-in method of the same name.
+    pub fn with_enhanced_auth(mut self, method: Arc<dyn auth::enhanced::EnhancedAuth>) -> Broker {
+        self.enhanced.push(method);
+        self
     }
 
     /// Uses `authenticator` on every listener instead of the configured password file / anonymous rules.
@@ -92,7 +105,11 @@ impl Broker {
 
     /// Binds every listener and starts accepting.
     pub async fn start(self) -> Result<RunningBroker, StartError> {
-        let overrides = Overrides { authenticator: self.authenticator, authorizer: self.authorizer };
+        let overrides = Overrides {
+            authenticator: self.authenticator,
+            authorizer: self.authorizer,
+            enhanced: self.enhanced,
+        };
         let shared = Arc::new(self.shared);
         let configured = shared.config.listeners.clone();
         let listeners = shared.config.effective_listeners();
@@ -176,6 +193,7 @@ async fn watch_memory(shared: Arc<BrokerShared>) {
 struct Overrides {
     authenticator: Option<Arc<dyn auth::Authenticator>>,
     authorizer: Option<Arc<dyn auth::Authorizer>>,
+    enhanced: Vec<Arc<dyn auth::enhanced::EnhancedAuth>>,
 }
 
 impl Overrides {
@@ -186,9 +204,14 @@ impl Overrides {
     ) -> Result<auth::files::Security, ListenerError> {
         let files = auth::files::load(config, l)
             .map_err(|source| ListenerError::Security { port: l.port, source })?;
+        let mut enhanced = files.enhanced;
+        for method in &self.enhanced {
+            enhanced.add(method.clone());
+        }
         Ok(auth::files::Security {
             authenticator: self.authenticator.clone().unwrap_or(files.authenticator),
             authorizer: self.authorizer.clone().unwrap_or(files.authorizer),
+            enhanced,
         })
     }
 }
@@ -249,6 +272,14 @@ impl RunningBroker {
         }
         info!("Reloaded security settings for {} listener(s).", self.contexts.len());
         Ok(())
+    }
+
+    /// Sends MQTT 5 clients to another server (MQTT 5.0 section 4.11), or stops doing so with `None`:
+    /// connected clients get DISCONNECT 0x9C Use another server (0x9D Server moved if `moved`) with the
+    /// Server Reference, new ones are refused with the same reason in CONNACK. 3.x clients, which cannot be
+    /// told where to go, are disconnected and refused as "server unavailable".
+    pub fn redirect(&self, redirect: Option<broker::Redirect>) {
+        self.shared.set_redirect(redirect);
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).

@@ -140,6 +140,9 @@ pub struct Stats {
     pub publish_latency: Histogram,
     /// Matching a message against the subscriptions and queueing it for the subscribers.
     pub routing_time: Histogram,
+    /// Shared subscription messages given to another member of the group because the session they were
+    /// given to ended unacknowledged.
+    pub shared_redelivered: AtomicU64,
 }
 
 impl Default for Stats {
@@ -169,6 +172,7 @@ impl Default for Stats {
             packet_errors: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
             publish_latency: Histogram::default(),
             routing_time: Histogram::default(),
+            shared_redelivered: AtomicU64::new(0),
         }
     }
 }

@@ -22,15 +22,19 @@ fn config(edit: impl FnOnce(&mut Config)) -> Config {
 
 // --- connections -------------------------------------------------------------------------------------------
 
-/// `max_connections`: beyond the limit a new network connection is closed without CONNACK; once a client
-/// leaves, its place is free again.
+/// `max_connections`: beyond the limit a new connection is refused (5.0: CONNACK 0x97 Quota exceeded; 3.1.1:
+/// return code 3, server unavailable) and closed; once a client leaves, its place is free again.
 #[tokio::test]
 async fn connections_beyond_max_connections_are_closed() {
     let broker = TestBroker::start(config(|c| c.limits.max_connections = Some(2))).await;
     let first = RawClient::connect_ok(broker.addr(), V311, "first").await;
     let mut second = RawClient::connect_ok(broker.addr(), V5, "second").await;
-    let mut third = RawClient::tcp(broker.addr(), V311).await;
+    let (mut third, refused) = RawClient::connect(broker.addr(), connect_packet(V311, "third")).await;
+    assert_eq!(refused.reason_code.to_v3_connack(), 3);
     third.expect_closed(TIMEOUT).await;
+    let (mut fourth, refused) = RawClient::connect(broker.addr(), connect_packet(V5, "fourth")).await;
+    assert_eq!(refused.reason_code, ReasonCode::QUOTA_EXCEEDED);
+    fourth.expect_closed(TIMEOUT).await;
     second.ping().await;
     first.disconnect().await;
     // The first connection's permit is returned when its task ends, just after the close.

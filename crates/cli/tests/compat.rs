@@ -7,7 +7,7 @@
 mod common;
 
 use common::{normalise, run, tern, tool, Subscriber};
-use tern_test_support::{BrokerKind, AnyBroker};
+use tern_test_support::{AnyBroker, BrokerKind};
 
 against_both_brokers!(
     payload_verbose_and_format_output_match_mosquitto_sub,

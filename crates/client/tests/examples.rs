@@ -12,7 +12,7 @@ mod smart_home_publisher;
 #[path = "../examples/smart_home_subscriber.rs"]
 mod smart_home_subscriber;
 
-use common::{BrokerKind, AnyBroker};
+use common::{AnyBroker, BrokerKind};
 use tern_client::{ConnectOptions, ProtocolVersion, ReasonCode};
 
 against_both_brokers!(the_display_shows_the_thermometer_reading);

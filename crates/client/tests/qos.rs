@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{next_message, options, BrokerKind, AnyBroker, VERSIONS};
+use common::{next_message, options, AnyBroker, BrokerKind, VERSIONS};
 use tern_client::{Client, ClientError, ProtocolVersion, Publish, QoS, ReasonCode};
 
 against_both_brokers!(

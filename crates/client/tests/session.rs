@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    eventually, next_event, next_message, no_message_within, options, within, BrokerKind, AnyBroker,
+    eventually, next_event, next_message, no_message_within, options, within, AnyBroker, BrokerKind,
 };
 use tern_client::{
     Client, ConnectOptions, Disconnect, Event, ProtocolVersion, Publish, QoS, ReasonCode, Reconnect,

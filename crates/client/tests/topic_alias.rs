@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{next_message, options, BrokerKind, AnyBroker};
+use common::{next_message, options, AnyBroker, BrokerKind};
 use tern_client::{Client, ClientError, ProtocolVersion, Publish, QoS};
 use tern_codec::{decode, Limits, Packet};
 use tern_test_support::proxy::LossyLink;

@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{next_message, BrokerKind, AnyBroker};
+use common::{next_message, AnyBroker, BrokerKind};
 use tern_client::{Client, ConnectOptions, ProtocolVersion, QoS, TlsOptions, Transport};
 use tern_test_support::mosquitto::Mosquitto;
 

@@ -35,7 +35,6 @@ pub mod raw;
 pub mod server;
 
 pub use broker::TestBroker;
-pub use server::{AnyBroker, BrokerKind, BROKER_KINDS};
 pub use mosquitto::Mosquitto;
 pub use process::{
     free_port, require_node_package, require_python_module, require_tool, run_checked, workspace_root,
@@ -44,3 +43,4 @@ pub use process::{
 pub use raw::{
     connect_packet, pid, publish_packet, qos_options, subscribe_packet, Event, RawClient, TIMEOUT,
 };
+pub use server::{AnyBroker, BrokerKind, BROKER_KINDS};

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use tern_codec::ReasonCode;
 
 use super::acl::{Access, AclError, AclFile};
+use super::enhanced::EnhancedMethods;
 use super::password::{PasswordFile, PasswordFileError};
+use super::scram::ScramSha512;
 use super::{AllowAll, AuthDecision, Authenticator, Authorizer, ClientInfo, ConnectInfo};
 use crate::config::{Config, ListenerConfig};
 
@@ -15,6 +17,8 @@ use crate::config::{Config, ListenerConfig};
 pub struct Security {
     pub authenticator: Arc<dyn Authenticator>,
     pub authorizer: Arc<dyn Authorizer>,
+    /// Enhanced authentication methods offered (MQTT 5.0): SCRAM-SHA-512 when there is a password file.
+    pub enhanced: EnhancedMethods,
 }
 
 /// A security file that cannot be used.
@@ -78,13 +82,17 @@ impl Authorizer for AclAuthorizer {
 pub fn load(config: &Config, listener: &ListenerConfig) -> Result<Security, SecurityError> {
     let security = config.security_for(listener);
     let passwords = security.password_file.as_ref().map(|p| PasswordFile::load(p)).transpose()?;
+    let mut enhanced = EnhancedMethods::default();
+    if let Some(passwords) = &passwords {
+        enhanced.add(Arc::new(ScramSha512::new(passwords.clone())));
+    }
     let authenticator =
         Arc::new(PasswordAuthenticator { allow_anonymous: config.allow_anonymous_for(listener), passwords });
     let authorizer: Arc<dyn Authorizer> = match &security.acl_file {
         Some(path) => Arc::new(AclAuthorizer { acl: AclFile::load(path)? }),
         None => Arc::new(AllowAll),
     };
-    Ok(Security { authenticator, authorizer })
+    Ok(Security { authenticator, authorizer, enhanced })
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub struct Config {
     pub per_listener_settings: bool,
     /// Session, queue and packet limits.
     pub limits: LimitsConfig,
+    /// MQTT 5.0 features that are off unless configured.
+    pub mqtt: MqttConfig,
     /// Durable storage of sessions, queues and retained messages.
     pub persistence: PersistenceConfig,
     /// What is logged and where.
@@ -64,6 +66,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             per_listener_settings: false,
             limits: LimitsConfig::default(),
+            mqtt: MqttConfig::default(),
             persistence: PersistenceConfig::default(),
             log: LogConfig::default(),
             sys_interval: 10,
@@ -309,6 +312,25 @@ pub struct LimitsConfig {
     /// Resident memory, in bytes, above which new connections are refused and QoS 0 messages from clients
     /// are dropped, until it falls below 90% of it again; 0 is off. Linux only.
     pub memory_high_water: u64,
+    /// Which member of a shared subscription group (`$share/{group}/{filter}`) gets each message.
+    pub shared_subscription_policy: SharedSubscriptionPolicy,
+}
+
+/// How a shared subscription group picks the member that gets a message. Whatever the policy, members whose
+/// client is connected are preferred; a member whose session is offline is chosen only when none is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedSubscriptionPolicy {
+    /// Each member in turn.
+    #[default]
+    RoundRobin,
+    /// A member chosen at random for each message.
+    Random,
+    /// Stickiness by publisher: the messages of one publishing client go to the same member while the
+    /// group's members stay the same.
+    HashClientId,
+    /// Stickiness by topic: the messages of one topic go to the same member while the members stay the same.
+    HashTopic,
 }
 
 impl Default for LimitsConfig {
@@ -334,8 +356,27 @@ impl Default for LimitsConfig {
             max_topic_levels: 128,
             max_client_id_length: 65_535,
             memory_high_water: 0,
+            shared_subscription_policy: SharedSubscriptionPolicy::RoundRobin,
         }
     }
+}
+
+/// MQTT 5.0 features an operator turns on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Answer a CONNECT with Request Response Information 1 with this prefix followed by the client id as
+    /// Response Information: the base of the client's response topics. `None` sends none.
+    pub response_information_prefix: Option<String>,
+    /// Check that the payload of a PUBLISH (or will) whose Payload Format Indicator says UTF-8 is valid
+    /// UTF-8, and refuse it with 0x99 Payload format invalid if not.
+    pub validate_utf8_payloads: bool,
+    /// Send every MQTT 5 client to this server (host, host:port, or several separated by spaces): CONNECT
+    /// is refused with 0x9C Use another server (0x9D Server moved with `server_moved`) and this Server
+    /// Reference; MQTT 3.x clients are refused as "server unavailable".
+    pub server_reference: Option<String>,
+    /// The redirection is permanent (0x9D Server moved) rather than temporary (0x9C Use another server).
+    pub server_moved: bool,
 }
 
 /// How durable state is kept.

@@ -23,6 +23,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) enum Refusal {
     /// Answer CONNACK with this reason, then close.
     ConnAck(ProtocolVersion, ReasonCode),
+    /// Answer CONNACK with this reason (0x9C/0x9D) and Server Reference (v5 only), then close.
+    Redirect(ReasonCode, ByteString),
     /// Close without an answer (malformed, not CONNECT, timeout, network error).
     Close(String),
 }
@@ -77,6 +79,8 @@ pub(crate) struct Accepted {
     /// Keep alive the server imposes (v5 Server Keep Alive), if it differs from the client's.
     pub server_keep_alive: Option<u16>,
     pub session_expiry: u32,
+    /// The outcome of enhanced authentication, when CONNECT named a method.
+    pub enhanced: Option<super::auth::Authenticated>,
 }
 
 /// Checks client id rules, keep-alive limits and credentials.
@@ -84,18 +88,21 @@ pub(crate) async fn accept(
     broker: &Arc<BrokerShared>,
     cx: &super::ConnectionContext,
     mut connect: Connect,
+    enhanced: Option<super::auth::Authenticated>,
 ) -> Result<Accepted, Refusal> {
     let v = connect.protocol;
     let security = &broker.config.security;
     let limits = &broker.config.limits;
     let refuse = |rc: ReasonCode| Refusal::ConnAck(v, rc);
 
-    if v.is_v5() && connect.properties.authentication_method.is_some() {
-        // Enhanced authentication methods are not offered: [MQTT-4.12.0-1] 0x8C.
-        return Err(refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
-    }
-
     if let Some(will) = &connect.will {
+        if broker.config.mqtt.validate_utf8_payloads
+            && will.properties.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&will.payload).is_err()
+        {
+            // MQTT 5.0 3.1.3.2.3: a will that says UTF-8 and is not: 0x99 Payload format invalid.
+            return Err(refuse(ReasonCode::PAYLOAD_FORMAT_INVALID));
+        }
         // [MQTT-3.2.2-12], [MQTT-3.2.2-13] A will the server could not publish as asked is refused now, not
         // dropped later. A 3.x client cannot be told why: it is closed without CONNACK, as Mosquitto does.
         let unsupported = if will.qos.as_u8() > limits.max_qos {
@@ -145,7 +152,11 @@ pub(crate) async fn accept(
         }
     }
 
-    if let Some(identity) = &cx.certificate_username {
+    if let Some(authenticated) = &enhanced {
+        // The AUTH exchange was the credential check; the mechanism names the user.
+        connect.username = authenticated.username.clone();
+        connect.password = None;
+    } else if let Some(identity) = &cx.certificate_username {
         // The certificate, checked by TLS, is the credential: its identity replaces the user name.
         connect.username = Some(identity.as_str().into());
         connect.password = None;
@@ -169,7 +180,15 @@ pub(crate) async fn accept(
         NEVER_EXPIRES
     };
     connect.client_id = client_id.clone();
-    Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
+    Ok(Accepted {
+        connect,
+        client_id,
+        assigned_client_id,
+        keep_alive,
+        server_keep_alive,
+        session_expiry,
+        enhanced,
+    })
 }
 
 /// What a client authenticated with, kept to check it again after a reload.
@@ -240,6 +259,18 @@ pub(crate) fn connack(
         if listener.max_topic_alias > 0 {
             properties.topic_alias_maximum = Some(listener.max_topic_alias);
         }
+        if let (Some(true), Some(prefix)) = (
+            accepted.connect.properties.request_response_information,
+            &broker.config.mqtt.response_information_prefix,
+        ) {
+            // Only when asked for [MQTT-3.1.2-28]: the base of this client's response topics.
+            properties.response_information = Some(format!("{prefix}{}", accepted.client_id).into());
+        }
+        if let Some(enhanced) = &accepted.enhanced {
+            // [MQTT-4.12.0-5] The successful CONNACK names the method of CONNECT.
+            properties.authentication_method = Some(enhanced.method.clone());
+            properties.authentication_data = enhanced.data.clone();
+        }
     }
     ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }
 }
@@ -249,9 +280,10 @@ pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(
     writer: &mut W,
     version: ProtocolVersion,
     rc: ReasonCode,
+    properties: Properties,
 ) {
     let mut buf = BytesMut::new();
-    let ack = ConnAck { session_present: false, reason_code: rc, properties: Properties::default() };
+    let ack = ConnAck { session_present: false, reason_code: rc, properties };
     if encode(&Packet::ConnAck(ack), version, &mut buf).is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
     }

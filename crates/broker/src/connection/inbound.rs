@@ -67,10 +67,7 @@ impl Connection {
             Packet::Connect(_) => {
                 Err(Exit::violation(ReasonCode::PROTOCOL_ERROR, "[MQTT-3.1.0-2] second CONNECT"))
             }
-            Packet::Auth(_) => Err(Exit::violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "[MQTT-4.12.0-1] AUTH without an authentication method in CONNECT",
-            )),
+            Packet::Auth(auth) => self.on_auth(auth),
             other => Err(Exit::violation(
                 ReasonCode::PROTOCOL_ERROR,
                 format!("[MQTT-2.1.2] a client does not send {:?}", other.packet_type()),
@@ -179,6 +176,23 @@ impl Connection {
             self.ack_publish(qos, packet_id, ReasonCode::TOPIC_NAME_INVALID, "max_topic_levels exceeded");
             return Ok(());
         }
+        if self.broker.config.mqtt.validate_utf8_payloads
+            && publish.properties.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            // MQTT 5.0 3.3.2.3.2: a payload that says UTF-8 and is not. QoS 1/2: refused in the ack;
+            // QoS 0 has no ack, so DISCONNECT 0x99 is the only way to tell the publisher.
+            if qos == QoS::AtMostOnce {
+                return Err(Exit::violation(ReasonCode::PAYLOAD_FORMAT_INVALID, "payload is not UTF-8"));
+            }
+            self.ack_publish(
+                qos,
+                packet_id,
+                ReasonCode::PAYLOAD_FORMAT_INVALID,
+                "payload is not valid UTF-8",
+            );
+            return Ok(());
+        }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
         if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
@@ -200,12 +214,14 @@ impl Connection {
         }
         self.congested.append(&mut outcome.congested);
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
-        let reason = if outcome.delivered == 0 && outcome.dropped == 0 && self.version.is_v5() {
-            ReasonCode::NO_MATCHING_SUBSCRIBERS
-        } else {
-            ReasonCode::SUCCESS
+        // 0x97 when sessions matched but their queues were full: the message went nowhere. (A QoS 0
+        // message an offline session does not queue is not a quota: that is Success.)
+        let reason = match (outcome.delivered, outcome.dropped, outcome.full, self.version.is_v5()) {
+            (0, 0, _, true) => ReasonCode::NO_MATCHING_SUBSCRIBERS,
+            (0, _, full, true) if full > 0 => ReasonCode::QUOTA_EXCEEDED,
+            _ => ReasonCode::SUCCESS,
         };
-        self.ack_publish(qos, packet_id, reason, "");
+        self.ack_publish(qos, packet_id, reason, "the subscribers' queues are full");
         Ok(())
     }
 
@@ -309,6 +325,7 @@ impl Connection {
                         retain: true,
                         subscription_ids: subscription_id.into_iter().collect(),
                         message,
+                        shared: None,
                     });
                 }
             }

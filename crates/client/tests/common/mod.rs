@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tern_client::{ConnectOptions, Event, Events, ProtocolVersion, Publish};
-pub use tern_test_support::{BrokerKind, AnyBroker};
+pub use tern_test_support::{AnyBroker, BrokerKind};
 
 pub const VERSIONS: [ProtocolVersion; 3] = [ProtocolVersion::V31, ProtocolVersion::V311, ProtocolVersion::V5];
 
