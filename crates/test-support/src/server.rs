@@ -20,7 +20,7 @@ pub const BROKER_KINDS: [BrokerKind; 2] = [BrokerKind::Tern, BrokerKind::Mosquit
 
 #[derive(Debug)]
 enum Running {
-    Tern(TernBroker),
+    Tern(Box<TernBroker>),
     Mosquitto(Mosquitto),
 }
 
@@ -77,7 +77,7 @@ impl AnyBroker {
 
 impl From<TernBroker> for AnyBroker {
     fn from(broker: TernBroker) -> AnyBroker {
-        AnyBroker { port: broker.port, running: Running::Tern(broker) }
+        AnyBroker { port: broker.port, running: Running::Tern(Box::new(broker)) }
     }
 }
 
