@@ -108,6 +108,9 @@ struct State<'a> {
     /// Sequence numbers whose flow is over (acknowledged, completed or rejected).
     settled: SeqSet,
     outstanding: u64,
+    /// Fraction of a period this publisher is offset by, so that publishers at the same rate do not all
+    /// send at the same instant (golden-ratio spacing spreads any number of them evenly).
+    phase: f64,
     result: PublisherResult,
 }
 
@@ -131,6 +134,7 @@ impl<'a> State<'a> {
             lowest_open: 0,
             settled: SeqSet::default(),
             outstanding: 0,
+            phase: (f64::from(spec.id) * 0.618_033_988_75).fract(),
             result: PublisherResult { id: spec.id, ..PublisherResult::default() },
         }
     }
@@ -191,16 +195,12 @@ impl<'a> State<'a> {
             // At full speed the buffer was just filled: a write or an acknowledgement wakes us.
             return now + Duration::from_secs(3600);
         }
-        start + Duration::from_secs_f64(self.next_seq as f64 / self.load.rate)
+        start + Duration::from_secs_f64((self.next_seq as f64 + self.phase) / self.load.rate)
     }
 
     /// Adds the messages that are due to the write buffer; returns how many.
     fn enqueue(&mut self, conn: &mut Conn, start: Instant, now: Instant) -> Result<u64, ClientError> {
-        let due = if self.load.rate > 0.0 {
-            (now.duration_since(start).as_secs_f64() * self.load.rate) as u64 + 1
-        } else {
-            u64::MAX
-        };
+        let due = due_count(now.duration_since(start).as_secs_f64(), self.load.rate, self.phase);
         let limit = due.min(self.load.max_messages);
         let sent_ns = clock_ns();
         let mut n = 0;
@@ -292,6 +292,20 @@ impl<'a> State<'a> {
     }
 }
 
+/// How many messages are due `elapsed` seconds after the start at `rate` per second, message `s` being
+/// due at `(s + phase) / rate`; all of them at full speed (`rate` 0).
+fn due_count(elapsed: f64, rate: f64, phase: f64) -> u64 {
+    if rate <= 0.0 {
+        return u64::MAX;
+    }
+    let slots = elapsed * rate - phase;
+    if slots < 0.0 {
+        0
+    } else {
+        slots as u64 + 1
+    }
+}
+
 fn conn_blocked(outstanding: u64, window: u64, qos: QoS) -> bool {
     qos != QoS::AtMostOnce && outstanding >= window
 }
@@ -329,6 +343,17 @@ mod tests {
         }
         // An identifier of no open sequence number is not acknowledged.
         assert_eq!(sequence_for(packet_id(25), 0, 20), None);
+    }
+
+    #[test]
+    fn messages_fall_due_on_schedule_offset_by_the_phase() {
+        assert_eq!(due_count(0.0, 100.0, 0.0), 1, "phase 0 sends the first message at once");
+        assert_eq!(due_count(0.0, 100.0, 0.5), 0);
+        assert_eq!(due_count(0.005, 100.0, 0.5), 1);
+        assert_eq!(due_count(0.0149, 100.0, 0.5), 1);
+        assert_eq!(due_count(0.0151, 100.0, 0.5), 2);
+        assert_eq!(due_count(0.999, 100.0, 0.5), 100, "100 messages within the first second");
+        assert_eq!(due_count(5.0, 0.0, 0.3), u64::MAX);
     }
 
     #[test]
