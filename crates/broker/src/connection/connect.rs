@@ -119,12 +119,17 @@ pub(crate) async fn accept(
         }
     }
 
-    if let Some(identity) = &cx.certificate_username {
-        // The certificate, checked by TLS, is the credential: its identity replaces the user name.
+    if cx.listener.identity_as_username.is_some() {
+        // The certificate, checked by TLS, is the credential: its identity replaces the user name. No
+        // certificate, or a name with NUL or invalid UTF-8: refused as Mosquitto refuses it.
+        let Some(identity) = &cx.certificate_username else {
+            return Err(refuse(ReasonCode::BAD_USER_NAME_OR_PASSWORD));
+        };
         connect.username = Some(identity.as_str().into());
         connect.password = None;
     } else {
-        let credentials = Credentials { username: connect.username.clone(), password: connect.password.clone() };
+        let credentials =
+            Credentials { username: connect.username.clone(), password: connect.password.clone() };
         authenticate(cx, &client_id, &credentials).await.map_err(refuse)?;
     }
     if cx.listener.use_username_as_clientid {

@@ -97,7 +97,11 @@ impl ListenerContext {
 
     /// Reads the listener's certificates again, without applying them: a reload applies every listener's
     /// new settings only when all of them could be read.
-    pub fn prepare_reload(&self, config: &ListenerConfig, security: Security) -> Result<PreparedReload, ListenerError> {
+    pub fn prepare_reload(
+        &self,
+        config: &ListenerConfig,
+        security: Security,
+    ) -> Result<PreparedReload, ListenerError> {
         Ok(PreparedReload { tls: Self::tls_for(config)?, security })
     }
 
@@ -116,7 +120,10 @@ pub struct PreparedReload {
 
 impl std::fmt::Debug for PreparedReload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedReload").field("tls", &self.tls.is_some()).field("security", &self.security).finish()
+        f.debug_struct("PreparedReload")
+            .field("tls", &self.tls.is_some())
+            .field("security", &self.security)
+            .finish()
     }
 }
 
@@ -350,17 +357,11 @@ async fn serve_transport(
         Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
                 if let Some(source) = listener.identity_as_username {
+                    // Without a usable identity the CONNECT is refused, as Mosquitto refuses it: CONNACK
+                    // "bad user name or password".
                     let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
-                    match cert.and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject)) {
-                        Some(name) => cx.certificate_username = Some(name),
-                        None => {
-                            info!(
-                                "Client from {} refused: no usable identity in its certificate.",
-                                peer_text(peer)
-                            );
-                            return;
-                        }
-                    }
+                    cx.certificate_username =
+                        cert.and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject));
                 }
                 Box::new(tls)
             }
