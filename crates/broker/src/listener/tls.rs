@@ -13,6 +13,8 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKey
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
+use x509_parser::der_parser::asn1_rs::{Any, Tag, ToDer};
+use x509_parser::x509::X509Name;
 
 use crate::config::TlsConfig;
 
@@ -121,9 +123,115 @@ pub fn certificate_username(cert: &CertificateDer<'_>, whole_subject: bool) -> O
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     let subject = parsed.subject();
     let name = if whole_subject {
-        subject.to_string()
+        rfc2253(subject)
     } else {
         subject.iter_common_name().next()?.as_str().ok()?.to_owned()
     };
     (!name.is_empty() && !name.contains('\0')).then_some(name)
+}
+
+/// A name as Mosquitto's `use_subject_as_username` writes it, so ACL files written for Mosquitto name the
+/// same users: OpenSSL's `X509_NAME_print_ex(.., XN_FLAG_RFC2253)`. The last RDN comes first, RDNs are
+/// separated by `,` and the values of one RDN by `+`; attributes carry OpenSSL's short names
+/// (`O=Example,CN=sensor-1`). In values, `,+"\<>;` are escaped with `\`, as are a leading `#` or space and a
+/// trailing space; control characters and each byte of a non-ASCII character are written `\XX`. A value
+/// that is not a string, or of an attribute without a short name, is `#` and the hex of its DER.
+fn rfc2253(name: &X509Name<'_>) -> String {
+    let mut out = String::new();
+    for (i, rdn) in name.iter().collect::<Vec<_>>().into_iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, attr) in rdn.iter().collect::<Vec<_>>().into_iter().rev().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let oid = attr.attr_type().to_id_string();
+            let value = attr.attr_value();
+            match (short_name(&oid), string_value(value)) {
+                (Some(short), Some(text)) => {
+                    out.push_str(short);
+                    out.push('=');
+                    escape_rfc2253(&text, &mut out);
+                }
+                (short, _) => {
+                    out.push_str(short.unwrap_or(&oid));
+                    out.push_str("=#");
+                    for byte in value.to_der_vec().unwrap_or_default() {
+                        out.push_str(&format!("{byte:02X}"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// OpenSSL's short names of the attributes found in certificate subjects.
+fn short_name(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.4" => "SN",
+        "2.5.4.5" => "serialNumber",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "street",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.12" => "title",
+        "2.5.4.13" => "description",
+        "2.5.4.15" => "businessCategory",
+        "2.5.4.17" => "postalCode",
+        "2.5.4.41" => "name",
+        "2.5.4.42" => "GN",
+        "2.5.4.43" => "initials",
+        "2.5.4.44" => "generationQualifier",
+        "2.5.4.46" => "dnQualifier",
+        "2.5.4.65" => "pseudonym",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        _ => return None,
+    })
+}
+
+/// The text of a string-typed value (T.61 read as Latin-1, as OpenSSL reads it).
+fn string_value(value: &Any<'_>) -> Option<String> {
+    let data = value.data;
+    match value.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString | Tag::NumericString => {
+            std::str::from_utf8(data).ok().map(str::to_owned)
+        }
+        Tag::T61String => Some(data.iter().map(|&b| char::from(b)).collect()),
+        Tag::BmpString => {
+            let units: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            String::from_utf16(&units).ok()
+        }
+        Tag::UniversalString => data
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        _ => None,
+    }
+}
+
+fn escape_rfc2253(text: &str, out: &mut String) {
+    let last = text.chars().count().saturating_sub(1);
+    for (i, c) in text.chars().enumerate() {
+        let mut utf8 = [0; 4];
+        for &b in c.encode_utf8(&mut utf8).as_bytes() {
+            let special = matches!(b, b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';')
+                || (i == 0 && matches!(b, b'#' | b' '))
+                || (i == last && b == b' ');
+            if !(0x20..0x7F).contains(&b) {
+                out.push_str(&format!("\\{b:02X}"));
+            } else if special {
+                out.push('\\');
+                out.push(char::from(b));
+            } else {
+                out.push(char::from(b));
+            }
+        }
+    }
 }
