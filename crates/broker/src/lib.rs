@@ -125,8 +125,13 @@ struct Overrides {
 }
 
 impl Overrides {
-    fn security_for(&self, config: &Config, l: &config::ListenerConfig) -> Result<auth::files::Security, ListenerError> {
-        let files = auth::files::load(config, l).map_err(|source| ListenerError::Security { port: l.port, source })?;
+    fn security_for(
+        &self,
+        config: &Config,
+        l: &config::ListenerConfig,
+    ) -> Result<auth::files::Security, ListenerError> {
+        let files = auth::files::load(config, l)
+            .map_err(|source| ListenerError::Security { port: l.port, source })?;
         Ok(auth::files::Security {
             authenticator: self.authenticator.clone().unwrap_or(files.authenticator),
             authorizer: self.authorizer.clone().unwrap_or(files.authorizer),
@@ -167,7 +172,9 @@ impl RunningBroker {
                     == (old.port, &old.bind_address, &old.unix_socket, old.protocol, old.tls.is_some())
             });
         if !same {
-            return Err(ReloadError::ListenersChanged("the listener lines differ from those in force".into()));
+            return Err(ReloadError::ListenersChanged(
+                "the listener lines differ from those in force".into(),
+            ));
         }
         let mut prepared = Vec::with_capacity(listeners.len());
         for (l, (_, context)) in listeners.iter().zip(&self.contexts) {

@@ -200,7 +200,10 @@ where
         id: connection_id,
         peer,
         listener: cx.listener.clone(),
-        credentials: connect::Credentials { username: connect.username.clone(), password: connect.password.clone() },
+        credentials: connect::Credentials {
+            username: connect.username.clone(),
+            password: connect.password.clone(),
+        },
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -340,7 +343,8 @@ impl Connection {
         }
         let filters: Vec<ByteString> = self.session.state.lock().subscriptions.keys().cloned().collect();
         let security = self.listener.security();
-        let client = crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
+        let client =
+            crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
         for filter in filters {
             if !security.authorizer.can_subscribe(&client, &filter) {
                 self.broker.router.unsubscribe(&filter, &self.client_id);
