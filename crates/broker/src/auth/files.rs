@@ -28,7 +28,8 @@ pub enum SecurityError {
 
 /// Mosquitto 2's authentication: anonymous clients only if allowed; with a password file, every user name
 /// must be in it with the right password; without one, a user name is accepted wherever anonymous clients
-/// are.
+/// are. Every refusal answers "not authorized" (v5 0x87, 3.x return code 5), as Mosquitto 2.0 answers: a
+/// client cannot tell a wrong password from an unknown user or a closed door.
 #[derive(Debug, Clone)]
 pub struct PasswordAuthenticator {
     pub allow_anonymous: bool,
@@ -44,7 +45,7 @@ impl Authenticator for PasswordAuthenticator {
                 if passwords.authenticate(user, info.password.unwrap_or_default()) {
                     AuthDecision::Allow
                 } else {
-                    AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+                    AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
                 }
             }
             (Some(_), None) if self.allow_anonymous => AuthDecision::Allow,
@@ -104,18 +105,18 @@ mod tests {
         assert_eq!(closed.authenticate(&info(Some("alice"), Some(b"secret"))), AuthDecision::Allow);
         assert_eq!(
             closed.authenticate(&info(Some("alice"), Some(b"wrong"))),
-            AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         assert_eq!(
             closed.authenticate(&info(Some("mallory"), Some(b"secret"))),
-            AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let open = PasswordAuthenticator { allow_anonymous: true, passwords: Some(passwords) };
         assert_eq!(open.authenticate(&info(None, None)), AuthDecision::Allow);
         // A user name given must still be right, even where anonymous clients are allowed.
         assert_eq!(
             open.authenticate(&info(Some("alice"), None)),
-            AuthDecision::Deny(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
         assert_eq!(
