@@ -225,7 +225,12 @@ where
     };
     conn.send_packet(&Packet::ConnAck(connack));
     conn.resend_inflight();
-    let exit = conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await;
+    // Packets sent right behind CONNECT may have come in the same read: handle them now, not at the next
+    // read, which may never come.
+    let exit = match conn.handle_frames(&mut rbuf) {
+        Ok(()) => conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await,
+        Err(exit) => exit,
+    };
     conn.finish(exit, &mut writer).await;
     drop(control_rx);
 }
