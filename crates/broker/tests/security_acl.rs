@@ -330,8 +330,11 @@ async fn a_will_is_published_only_where_its_client_may_write() {
 async fn nobody_publishes_to_sys_or_share_topics_whatever_the_acl_says() {
     let dir = tempfile::tempdir().unwrap();
     let acl = dir.path().join("acl");
-    std::fs::write(&acl, "user root\ntopic readwrite $SYS/#\ntopic readwrite $share/g/#\ntopic readwrite #\n")
-        .unwrap();
+    std::fs::write(
+        &acl,
+        "user root\ntopic readwrite $SYS/#\ntopic readwrite $share/g/#\ntopic readwrite #\n",
+    )
+    .unwrap();
     // Without an ACL file, and with one granting `$SYS/#` and `$share/#` outright.
     let open = start(dir.path(), "listener 1 127.0.0.1\nallow_anonymous true\n").await;
     let other = tempfile::tempdir().unwrap();
