@@ -425,13 +425,12 @@ impl Connection {
         let parked = ParkedState { outbound: self.outbound, inbound: self.inbound };
         self.broker.detach(&self.session, self.id, parked, self.session_expiry);
         if let Some(will) = will {
-            let authorizer = self.listener.authorizer();
             self.broker.handle_will(
                 &self.session,
                 will,
                 self.username.clone(),
                 self.session_expiry,
-                authorizer,
+                self.listener.clone(),
             );
         }
         if let Exit::TakenOver(ack) = exit {
