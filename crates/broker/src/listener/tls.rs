@@ -29,6 +29,10 @@ pub enum TlsError {
     Version(String),
     #[error("TLS setup: {0}")]
     Rustls(String),
+    /// The files were read but cannot be used together (bad encoding, a key that is not the
+    /// certificate's, an invalid CRL): named so the operator knows which to fix.
+    #[error("{files}: {reason}")]
+    Unusable { files: String, reason: String },
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -106,13 +110,22 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
         if !config.require_certificate {
             verifier = verifier.allow_unauthenticated();
         }
-        builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
+        let verifier = verifier.build().map_err(|e| {
+            let files = [&config.cafile, &config.capath, &config.crlfile];
+            let files = files.iter().filter_map(|f| f.as_ref().map(|f| f.display().to_string()));
+            TlsError::Unusable { files: files.collect::<Vec<_>>().join(", "), reason: e.to_string() }
+        })?;
+        builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
     };
-    let server = builder
-        .with_single_cert(certs(&config.certfile)?, private_key(&config.keyfile)?)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let server =
+        builder.with_single_cert(certs(&config.certfile)?, private_key(&config.keyfile)?).map_err(|e| {
+            TlsError::Unusable {
+                files: format!("{} with {}", config.certfile.display(), config.keyfile.display()),
+                reason: e.to_string(),
+            }
+        })?;
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
