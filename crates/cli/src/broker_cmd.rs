@@ -69,6 +69,8 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
     crate::logging::init(config.log.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // Handlers first: a SIGHUP (say from logrotate) arriving while the broker starts must not kill it.
+        let signals = Signals::new()?;
         info!("tern version {} starting", env!("CARGO_PKG_VERSION"));
         match &args.config {
             Some(path) => info!("Config loaded from {}.", path.display()),
@@ -83,7 +85,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         }
         let pid_file = config.pid_file.clone();
         let broker = Broker::new(config).start().await.context("starting the broker")?;
-        serve_signals(&broker, &args).await?;
+        serve_signals(&broker, &args, signals).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;
         if let Some(pid_file) = pid_file {
@@ -93,16 +95,35 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads the configuration file's security settings.
-async fn serve_signals(broker: &tern_broker::RunningBroker, args: &BrokerArgs) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+/// The signals the broker handles, listened to from before it starts.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Runs until SIGINT (Ctrl-C) or SIGTERM; SIGHUP reloads the configuration file's security settings.
+async fn serve_signals(
+    broker: &tern_broker::RunningBroker,
+    args: &BrokerArgs,
+    mut signals: Signals,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
-            _ = hup.recv() => reload(broker, args),
+            _ = signals.int.recv() => return Ok(()),
+            _ = signals.term.recv() => return Ok(()),
+            _ = signals.hup.recv() => reload(broker, args),
         }
     }
 }
@@ -110,9 +131,8 @@ async fn serve_signals(broker: &tern_broker::RunningBroker, args: &BrokerArgs) -
 /// Re-reads the configuration file. Any problem keeps the settings in force and is logged with its place.
 fn reload(broker: &tern_broker::RunningBroker, args: &BrokerArgs) {
     info!("Reloading config.");
-    let result = configuration(args).map_err(anyhow::Error::from).and_then(|(config, _)| {
-        broker.reload(&config).map_err(anyhow::Error::from)
-    });
+    let result =
+        configuration(args).and_then(|(config, _)| broker.reload(&config).map_err(anyhow::Error::from));
     if let Err(e) = result {
         tracing::error!("Reload failed, previous configuration stays in force: {}", crate::error_chain(&e));
     }
