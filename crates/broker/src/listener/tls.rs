@@ -1,5 +1,6 @@
 //! TLS for listeners (rustls): server certificate and key, client certificates checked against `cafile` /
-//! `capath` (and CRLs), a minimum TLS version, and the client certificate's identity as user name.
+//! `capath` (and CRLs), a minimum TLS version, the cipher suites `ciphers`/`ciphers_tls1.3` name, and the
+//! client certificate's identity as user name.
 //!
 //! rustls has no pre-shared-key cipher suites and no TLS 1.0/1.1, so `psk_file` and `tls_version tlsv1.1`
 //! are start-up errors rather than silently weaker settings.
@@ -9,9 +10,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{CipherSuite, RootCertStore, ServerConfig, SupportedCipherSuite};
 use tokio_rustls::TlsAcceptor;
 use x509_parser::der_parser::asn1_rs::{Any, Tag, ToDer};
 use x509_parser::x509::X509Name;
@@ -27,6 +29,8 @@ pub enum TlsError {
     Empty { path: String, what: &'static str },
     #[error("tls_version {0}: supported versions are tlsv1.2 and tlsv1.3")]
     Version(String),
+    #[error("{directive} {list}: names none of the cipher suites rustls offers ({offered})")]
+    Ciphers { directive: &'static str, list: String, offered: String },
     #[error("TLS setup: {0}")]
     Rustls(String),
     /// The files were read but cannot be used together (bad encoding, a key that is not the
@@ -90,9 +94,52 @@ fn client_roots(config: &TlsConfig) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// The cipher suites rustls offers, by their OpenSSL names (which `ciphers` uses; TLS 1.3 suites have the
+/// same name in both).
+const OPENSSL_NAMES: &[(&str, CipherSuite)] = &[
+    ("ECDHE-ECDSA-AES256-GCM-SHA384", CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+    ("ECDHE-ECDSA-AES128-GCM-SHA256", CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
+    ("ECDHE-ECDSA-CHACHA20-POLY1305", CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
+    ("ECDHE-RSA-AES256-GCM-SHA384", CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
+    ("ECDHE-RSA-AES128-GCM-SHA256", CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
+    ("ECDHE-RSA-CHACHA20-POLY1305", CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
+    ("TLS_AES_256_GCM_SHA384", CipherSuite::TLS13_AES_256_GCM_SHA384),
+    ("TLS_AES_128_GCM_SHA256", CipherSuite::TLS13_AES_128_GCM_SHA256),
+    ("TLS_CHACHA20_POLY1305_SHA256", CipherSuite::TLS13_CHACHA20_POLY1305_SHA256),
+];
+
+/// The provider's suites, restricted by `ciphers` (TLS 1.2) and `ciphers_tls1.3` as OpenSSL restricts
+/// them: a list keeps the suites it names, in the provider's order of preference; names of suites rustls
+/// does not have (CBC, DHE, RSA key exchange) and OpenSSL keywords are passed over, as OpenSSL passes
+/// over unknown names, but a list naming none at all is an error rather than an open door.
+fn restrict_suites(provider: &mut CryptoProvider, config: &TlsConfig) -> Result<(), TlsError> {
+    let lists = [("ciphers", &config.ciphers, false), ("ciphers_tls1.3", &config.ciphers_tls13, true)];
+    for (directive, list, tls13) in lists {
+        let Some(list) = list else { continue };
+        let named: Vec<CipherSuite> = list
+            .split([':', ',', ' '])
+            .filter_map(|name| OPENSSL_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
+            .map(|&(_, suite)| suite)
+            .collect();
+        let is_13 = |s: &SupportedCipherSuite| matches!(s, SupportedCipherSuite::Tls13(_));
+        let offered = || {
+            let names = provider.cipher_suites.iter().filter(|s| is_13(s) == tls13);
+            let names = names.filter_map(|s| OPENSSL_NAMES.iter().find(|(_, c)| *c == s.suite()));
+            names.map(|(n, _)| *n).collect::<Vec<_>>().join(":")
+        };
+        if !provider.cipher_suites.iter().any(|s| is_13(s) == tls13 && named.contains(&s.suite())) {
+            return Err(TlsError::Ciphers { directive, list: list.clone(), offered: offered() });
+        }
+        provider.cipher_suites.retain(|s| is_13(s) != tls13 || named.contains(&s.suite()));
+    }
+    Ok(())
+}
+
 /// Builds the acceptor for a TLS listener.
 pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    restrict_suites(&mut provider, config)?;
+    let provider = Arc::new(provider);
     let versions: &[&'static rustls::SupportedProtocolVersion] = match config.tls_version.as_deref() {
         None | Some("tlsv1.2") => &[&rustls::version::TLS12, &rustls::version::TLS13],
         Some("tlsv1.3") => &[&rustls::version::TLS13],
