@@ -491,3 +491,47 @@ async fn subject_user_names_are_written_as_openssl_writes_rfc_2253() {
         assert_eq!(ours, openssl, "subject {i}");
     }
 }
+
+/// Whether `openssl s_client` completes a handshake with `localhost:port` given these options.
+async fn openssl_handshake(pki: &Pki, port: u16, options: &[&str]) -> bool {
+    let out = run(tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("localhost:{port}"), "-verify_return_error", "-CAfile"])
+        .arg(&pki.ca.cert_path)
+        .args(options))
+    .await;
+    out.status.success()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ciphers_and_ciphers_tls13_restrict_the_suites_a_client_may_use() {
+    let pki = pki();
+    let conf = format!(
+        "listener 1 127.0.0.1\n{}ciphers ECDHE-ECDSA-AES256-GCM-SHA384:DHE-RSA-AES256-SHA:!aNULL\n\
+         ciphers_tls1.3 TLS_CHACHA20_POLY1305_SHA256\nallow_anonymous true\n",
+        pki.listener("")
+    );
+    let broker = start(pki.dir.path(), &conf).await;
+    let port = broker.port(0);
+    assert!(openssl_handshake(&pki, port, &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]).await);
+    assert!(!openssl_handshake(&pki, port, &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]).await);
+    assert!(
+        openssl_handshake(&pki, port, &["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]).await
+    );
+    assert!(!openssl_handshake(&pki, port, &["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"]).await);
+    // Without the directives, rustls' choice.
+    let dir = tempfile::tempdir().unwrap();
+    let default =
+        start(dir.path(), &format!("listener 1 127.0.0.1\n{}allow_anonymous true\n", pki.listener(""))).await;
+    assert!(
+        openssl_handshake(&pki, default.port(0), &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"])
+            .await
+    );
+    // A list that names nothing rustls has does not leave the listener open to everything: it does not start.
+    let conf = format!("listener 1 127.0.0.1\n{}ciphers HIGH:!aNULL:!MD5\n", pki.listener(""));
+    std::fs::write(dir.path().join("bad.conf"), conf).unwrap();
+    let mut config = tern_broker::config::Config::load(dir.path().join("bad.conf")).unwrap();
+    config.listeners[0].port = 0;
+    let error = tern_broker::Broker::new(config).start().await.unwrap_err().to_string();
+    assert!(error.contains("ciphers HIGH:!aNULL:!MD5: names none of the cipher suites"), "{error}");
+    assert!(error.contains("ECDHE-ECDSA-AES256-GCM-SHA384"), "{error}");
+}
