@@ -6,10 +6,15 @@
 //! `site/{n}/device/+/temp`; so a device's temperature topic matches 11 subscriptions.
 //!
 //! `cargo bench -p tern-broker --bench router` (2 s measurement, 1 s warm-up per bench).
+//!
+//! Times are the benchmark thread's CPU time, not wall time: the project's machine is shared (2 cores, often
+//! a load of 10), and wall time there mostly measures how long the thread waited for a core.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use cpu_time::ThreadTime;
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -64,7 +69,7 @@ fn count_matches(index: &SubscriptionIndex<u64, u64>, topic: &str) -> usize {
     matched
 }
 
-fn matching(c: &mut Criterion) {
+fn matching(c: &mut Criterion<ThreadCpuTime>) {
     let mut group = c.benchmark_group("match");
     group.throughput(Throughput::Elements(1));
     for total in [100_000, 1_000_000] {
@@ -100,7 +105,7 @@ fn matching(c: &mut Criterion) {
     group.finish();
 }
 
-fn churn(c: &mut Criterion) {
+fn churn(c: &mut Criterion<ThreadCpuTime>) {
     let total = 100_000;
     let subscriptions = iot_subscriptions(total);
     let mut group = c.benchmark_group("churn");
@@ -143,7 +148,7 @@ fn churn(c: &mut Criterion) {
     group.finish();
 }
 
-fn retained(c: &mut Criterion) {
+fn retained(c: &mut Criterion<ThreadCpuTime>) {
     let mut index = RetainedIndex::new();
     for site in 0..1000 {
         for device in 0..100 {
@@ -167,11 +172,87 @@ fn retained(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // What the trie replaces: every retained topic compared with the filter.
+    let mut group = c.benchmark_group("retained_linear_scan");
+    group.sample_size(10);
+    let topics: Vec<(String, u64)> = index.iter().map(|(topic, value)| (topic.to_owned(), *value)).collect();
+    for (filter, expected) in [("site/+/device/7/temp", 1000), ("site/7/#", 100)] {
+        group.throughput(Throughput::Elements(expected as u64));
+        group.bench_function(BenchmarkId::new(format!("{filter} of 100000"), expected), |b| {
+            b.iter(|| topics.iter().filter(|(topic, _)| tern_codec::topic::matches(filter, topic)).count())
+        });
+    }
+    group.finish();
+}
+
+/// The CPU time the benchmark thread used (`CLOCK_THREAD_CPUTIME_ID`), in nanoseconds.
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> ThreadTime {
+        ThreadTime::now()
+    }
+    fn end(&self, start: ThreadTime) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, v1: &Duration, v2: &Duration) -> Duration {
+        *v1 + *v2
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &Nanoseconds
+    }
+}
+
+/// Prints nanosecond values and element throughputs as criterion's wall-time formatter does.
+struct Nanoseconds;
+
+impl ValueFormatter for Nanoseconds {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            t if t < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|value| *value *= factor);
+        unit
+    }
+
+    fn scale_throughputs(&self, typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+        let per_iteration = match *throughput {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => n as f64,
+        };
+        let (denominator, unit) = match per_iteration * 1e9 / typical {
+            t if t < 1e3 => (1.0, " elem/s"),
+            t if t < 1e6 => (1e3, "Kelem/s"),
+            t if t < 1e9 => (1e6, "Melem/s"),
+            _ => (1e9, "Gelem/s"),
+        };
+        values.iter_mut().for_each(|value| *value = per_iteration * 1e9 / *value / denominator);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_secs(1));
+    config = Criterion::default()
+        .with_measurement(ThreadCpuTime)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_secs(1));
     targets = matching, churn, retained
 }
 criterion_main!(benches);

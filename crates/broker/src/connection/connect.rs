@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rand::Rng;
 use tern_codec::{
-    decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, Properties, ProtocolVersion,
-    ReasonCode,
+    decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, PacketType, Properties,
+    ProtocolVersion, ReasonCode,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -35,6 +35,14 @@ pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
 ) -> Result<Connect, Refusal> {
     let limits = Limits { version: ProtocolVersion::V5, max_packet_size };
     loop {
+        // The first byte says whether this is CONNECT: refuse anything else (an HTTP request, a stray
+        // PUBLISH) at once instead of buffering a frame it announces and waiting for the CONNECT timeout.
+        if let Some(&first) = rbuf.first() {
+            if first >> 4 != PacketType::Connect as u8 {
+                let why = format!("[MQTT-3.1.0-1] first packet type is {}, not CONNECT", first >> 4);
+                return Err(Refusal::Close(why));
+            }
+        }
         match decode(rbuf, &limits) {
             Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
             Ok(Some(other)) => {
@@ -85,6 +93,21 @@ pub(crate) async fn accept(
     if v.is_v5() && connect.properties.authentication_method.is_some() {
         // Enhanced authentication methods are not offered: [MQTT-4.12.0-1] 0x8C.
         return Err(refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
+    }
+
+    if let Some(will) = &connect.will {
+        // [MQTT-3.2.2-12], [MQTT-3.2.2-13] A will the server could not publish as asked is refused now, not
+        // dropped later. A 3.x client cannot be told why: it is closed without CONNACK, as Mosquitto does.
+        let unsupported = if will.qos.as_u8() > limits.max_qos {
+            Some(ReasonCode::QOS_NOT_SUPPORTED)
+        } else if will.retain && !limits.retain_available {
+            Some(ReasonCode::RETAIN_NOT_SUPPORTED)
+        } else {
+            None
+        };
+        if let Some(rc) = unsupported {
+            return Err(if v.is_v5() { refuse(rc) } else { Refusal::Close(format!("will refused: {rc}")) });
+        }
     }
 
     let mut assigned_client_id = false;

@@ -100,7 +100,14 @@ impl Connection {
                 self.send_packet(&Packet::PubAck(ack));
                 self.inbound.puback_sent();
             }
-            QoS::ExactlyOnce => self.send_packet(&Packet::PubRec(ack)),
+            QoS::ExactlyOnce => {
+                if ack.reason_code.is_error() {
+                    // A PUBREC of 0x80 or more ends the exchange [MQTT-4.3.3]: no PUBREL will come, so the
+                    // identifier is free (and no longer counts against the Receive Maximum) at once.
+                    self.inbound.on_pubrel(packet_id);
+                }
+                self.send_packet(&Packet::PubRec(ack));
+            }
         }
     }
 
@@ -163,8 +170,14 @@ impl Connection {
         }
         publish.topic = topic.clone();
         let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
-        let outcome = self.broker.publish(Arc::new(message));
-        let reason = if outcome.delivered == 0 && self.version.is_v5() {
+        let mut outcome = self.broker.publish(Arc::new(message));
+        // Flow control: subscribers above their queue limit hold this publisher back (see `run`).
+        if self.congested.is_empty() && !outcome.congested.is_empty() {
+            self.congestion_deadline = tokio::time::Instant::now() + super::CONGESTION_WAIT;
+        }
+        self.congested.append(&mut outcome.congested);
+        // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
+        let reason = if outcome.delivered == 0 && outcome.dropped == 0 && self.version.is_v5() {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
             ReasonCode::SUCCESS

@@ -119,6 +119,11 @@ pub(crate) struct Connection {
     will: Option<LastWill>,
     session_expiry: u32,
     decode_limits: Limits,
+    /// Online subscribers this connection's last PUBLISH left above their queue limit: no more packets are
+    /// read until they drain (or prove stalled), so fast publishers cannot bury slow subscribers.
+    congested: Vec<Arc<Session>>,
+    /// When waiting for `congested` ends at the latest.
+    congestion_deadline: tokio::time::Instant,
     /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
     retained_backlog: VecDeque<Delivery>,
     wbuf: BytesMut,
@@ -186,15 +191,17 @@ where
     broker.stats.client_connected();
 
     let limits = &broker.config.limits;
-    let window =
-        connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    let window = connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    // Receive Maximum is a 5.0 promise made in CONNACK; a 3.x client was never told one and may leave as
+    // many QoS 2 messages awaiting PUBREL as it has packet identifiers (which bounds the state).
+    let receive_maximum = if v.is_v5() { limits.max_inflight_messages.max(1) } else { u16::MAX };
     let (outbound, inbound) = match attachment.parked {
         Some(mut parked) => {
             parked.outbound.set_window(window);
-            parked.inbound.reconnected(limits.max_inflight_messages.max(1));
+            parked.inbound.reconnected(receive_maximum);
             (parked.outbound, parked.inbound)
         }
-        None => (Outbound::new(window), Inbound::new(limits.max_inflight_messages.max(1))),
+        None => (Outbound::new(window), Inbound::new(receive_maximum)),
     };
     let mut conn = Connection {
         id: connection_id,
@@ -219,6 +226,8 @@ where
         session_expiry: accepted.session_expiry,
         decode_limits: Limits { version: v, max_packet_size: max_packet },
         retained_backlog: VecDeque::new(),
+        congested: Vec::new(),
+        congestion_deadline: tokio::time::Instant::now(),
         wbuf: BytesMut::with_capacity(1024),
         context: cx,
         broker,
@@ -298,7 +307,14 @@ impl Connection {
                         }
                     }
                 },
-                res = reader.read_buf(rbuf), if self.wbuf.len() < READ_PAUSE => match res {
+                _ = wait_drained(&self.congested, self.congestion_deadline), if !self.congested.is_empty() => {
+                    self.congested.clear();
+                    // Frames that arrived meanwhile are still buffered.
+                    if let Err(exit) = self.handle_frames(rbuf) {
+                        return exit;
+                    }
+                }
+                res = reader.read_buf(rbuf), if self.wbuf.len() < READ_PAUSE && self.congested.is_empty() => match res {
                     Ok(0) | Err(_) => return Exit::Closed,
                     Ok(n) => {
                         Stats::add(&self.broker.stats.bytes_received, n as u64);
@@ -328,6 +344,9 @@ impl Connection {
                 Ok(Some(packet)) => {
                     Stats::add(&self.broker.stats.messages_received, 1);
                     self.handle_packet(packet)?;
+                    if !self.congested.is_empty() {
+                        return Ok(()); // The rest waits for the congested subscribers.
+                    }
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
@@ -437,6 +456,16 @@ impl Connection {
             let _ = ack.send(());
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
+    }
+}
+
+/// How long a publisher waits for congested subscribers before it carries on without them.
+const CONGESTION_WAIT: Duration = Duration::from_secs(1);
+
+/// Waits until every session in `sessions` is below its queue limit, at most until `deadline`.
+async fn wait_drained(sessions: &[Arc<Session>], deadline: tokio::time::Instant) {
+    for session in sessions {
+        session.wait_drained(deadline).await;
     }
 }
 

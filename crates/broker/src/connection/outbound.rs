@@ -1,9 +1,10 @@
 //! Messages to the client: deliveries from the session's mailbox within the inflight window, and
 //! redelivery of unacknowledged ones when a session resumes.
 
+use std::num::NonZeroU16;
 use std::time::Instant;
 
-use tern_codec::{Ack, Packet, Publish, QoS};
+use tern_codec::{Ack, Packet, ProtocolVersion, Publish, QoS};
 use tern_proto::{OutboundAlias, OutboundState};
 
 use super::{Connection, WRITE_HIGH_WATER};
@@ -43,6 +44,9 @@ impl Connection {
                         batch.push(d);
                     }
                 }
+                if !batch.is_empty() {
+                    session.after_pop(&mailbox);
+                }
             }
             if batch.is_empty() {
                 return;
@@ -62,12 +66,15 @@ impl Connection {
         if !self.listener.security().authorizer.can_receive(&self.client_info_ref(), &message.topic) {
             return;
         }
-        let mut publish = self.publish_for(&delivery, now);
-        if publish.packet_id.is_none() && delivery.qos != QoS::AtMostOnce {
-            // Reserve the id only once the packet is known to fit.
-            if !self.fits(&publish) {
-                return self.dropped_too_large();
-            }
+        let mut publish = publish_for(self.version, &delivery, now);
+        publish.topic = self.unmount(&publish.topic);
+        if !fits(self.version, self.client_max_packet, &publish, delivery.qos, false) {
+            return self.dropped_too_large();
+        }
+        // Setting a topic alias adds a property: only use aliases when the packet still fits with it, so
+        // an alias is never recorded for a packet that is then not sent.
+        let alias = fits(self.version, self.client_max_packet, &publish, delivery.qos, true);
+        if delivery.qos != QoS::AtMostOnce {
             match self.outbound.send(delivery.qos, delivery) {
                 Ok(id) => publish.packet_id = Some(id),
                 Err(d) => {
@@ -76,10 +83,10 @@ impl Connection {
                     return;
                 }
             }
-        } else if !self.fits(&publish) {
-            return self.dropped_too_large();
         }
-        self.apply_topic_alias(&mut publish);
+        if alias {
+            self.apply_topic_alias(&mut publish);
+        }
         Stats::add(&self.broker.stats.publish_sent, 1);
         self.send_packet(&Packet::Publish(publish));
     }
@@ -88,34 +95,8 @@ impl Connection {
         crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() }
     }
 
-    /// [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is dropped for that client.
-    fn fits(&self, publish: &Publish) -> bool {
-        self.client_max_packet == u32::MAX
-            || publish.encoded_len(self.version) <= self.client_max_packet as usize
-    }
-
     fn dropped_too_large(&self) {
         Stats::add(&self.broker.stats.publish_dropped, 1);
-    }
-
-    /// The PUBLISH for a delivery (without packet id).
-    fn publish_for(&self, delivery: &Delivery, now: Instant) -> Publish {
-        let message = &delivery.message;
-        let mut publish = Publish {
-            dup: false,
-            qos: delivery.qos,
-            retain: delivery.retain,
-            topic: self.unmount(&message.topic),
-            packet_id: None,
-            payload: message.payload.clone(),
-            properties: Default::default(),
-        };
-        if self.version.is_v5() {
-            publish.properties = message.properties.clone();
-            publish.properties.subscription_identifiers = delivery.subscription_ids.clone();
-            publish.properties.message_expiry_interval = message.remaining_expiry(now);
-        }
-        publish
     }
 
     fn apply_topic_alias(&mut self, publish: &mut Publish) {
@@ -136,7 +117,13 @@ impl Connection {
     /// PUBREL for exchanges past PUBREC [MQTT-4.4.0-1].
     pub(super) fn resend_inflight(&mut self) {
         let now = Instant::now();
-        self.outbound.retain_unexpired(|d| d.message.is_expired(now));
+        // A resumed session may come back asking for smaller packets than a message in flight needs: such a
+        // message is discarded as if it had been sent [MQTT-3.1.2-25], like an expired one.
+        let (version, max) = (self.version, self.client_max_packet);
+        self.outbound.retain_unexpired(|d| {
+            d.message.is_expired(now)
+                || (max != u32::MAX && !fits(version, max, &publish_for(version, d, now), d.qos, false))
+        });
         let mut packets = Vec::with_capacity(self.outbound.len());
         for entry in self.outbound.iter() {
             match (entry.state, &entry.message) {
@@ -144,7 +131,8 @@ impl Connection {
                     packets.push(Packet::PubRel(Ack::new(entry.packet_id)))
                 }
                 (_, Some(delivery)) => {
-                    let mut publish = self.publish_for(delivery, now);
+                    let mut publish = publish_for(self.version, delivery, now);
+                    publish.topic = self.unmount(&publish.topic);
                     publish.dup = true;
                     publish.packet_id = Some(entry.packet_id);
                     packets.push(Packet::Publish(publish));
@@ -156,4 +144,40 @@ impl Connection {
             self.send_packet(packet);
         }
     }
+}
+
+/// The PUBLISH for a delivery (without packet id).
+fn publish_for(version: ProtocolVersion, delivery: &Delivery, now: Instant) -> Publish {
+    let message = &delivery.message;
+    let mut publish = Publish {
+        dup: false,
+        qos: delivery.qos,
+        retain: delivery.retain,
+        topic: message.topic.clone(),
+        packet_id: None,
+        payload: message.payload.clone(),
+        properties: Default::default(),
+    };
+    if version.is_v5() {
+        publish.properties = message.properties.clone();
+        publish.properties.subscription_identifiers = delivery.subscription_ids.clone();
+        publish.properties.message_expiry_interval = message.remaining_expiry(now);
+    }
+    publish
+}
+
+/// [MQTT-3.1.2-24] Whether `publish` sent at `qos` fits the client's Maximum Packet Size, counting the
+/// packet identifier it will get and, with `alias`, a Topic Alias property set alongside the topic.
+fn fits(version: ProtocolVersion, max_packet: u32, publish: &Publish, qos: QoS, alias: bool) -> bool {
+    if max_packet == u32::MAX {
+        return true;
+    }
+    let mut sized = publish.clone();
+    if qos != QoS::AtMostOnce {
+        sized.packet_id = Some(NonZeroU16::MIN);
+    }
+    if alias {
+        sized.properties.topic_alias = Some(u16::MAX);
+    }
+    Packet::Publish(sized).encoded_len(version) <= max_packet as usize
 }

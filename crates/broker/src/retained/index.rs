@@ -19,7 +19,10 @@ use std::fmt;
 
 use crate::router::{split_level, Children};
 
-/// Retained values keyed by topic name, matched by topic filter. See the [module](self) notes.
+/// Retained values keyed by topic name, matched by topic filter.
+///
+/// Topics sit in a trie of levels that a filter walks (`+` follows every child, `#` takes a subtree), so a
+/// lookup costs the size of what matches, not of the store. Removal prunes the nodes left empty.
 pub struct RetainedIndex<V> {
     root: Node<V>,
     len: usize,
@@ -160,7 +163,7 @@ impl<V> RetainedIndex<V> {
         match first {
             "#" | "+" => {
                 for (level, child) in self.root.children.iter() {
-                    if level.starts_with('$') {
+                    if level.first() == Some(&b'$') {
                         continue;
                     }
                     work.push(if first == "#" { Walk::Subtree(child) } else { Walk::Levels(child, rest) });

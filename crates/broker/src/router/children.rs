@@ -4,8 +4,11 @@
 //! have very many (`site/` has one per site). A small vector scanned linearly is both smaller and faster than
 //! a hash map for the first kind, so a node starts with one and switches to a hash map past
 //! [`SMALL_MAX`] children, switching back (and so returning the memory) when it shrinks well below that.
+//! Levels are [`CompactStr`]s: short ones sit inline in the vector or map, next to the child.
 
 use std::collections::HashMap;
+
+use super::compact_str::CompactStr;
 
 /// Above this many children a node indexes them with a hash map.
 const SMALL_MAX: usize = 8;
@@ -16,11 +19,11 @@ const SMALL_AGAIN: usize = SMALL_MAX / 2;
 #[derive(Debug)]
 pub(crate) enum Children<N> {
     /// Few children, scanned linearly.
-    Few(Vec<(Box<str>, N)>),
+    Few(Vec<(CompactStr, N)>),
     /// Many children, hashed (std's keyed hasher: levels are chosen by clients, so no fixed-seed hash).
     /// Boxed so that the common small node pays 24 bytes for its children, not a hash map's 48.
     #[allow(clippy::box_collection)]
-    Many(Box<HashMap<Box<str>, N>>),
+    Many(Box<HashMap<CompactStr, N>>),
 }
 
 impl<N> Default for Children<N> {
@@ -32,29 +35,31 @@ impl<N> Default for Children<N> {
 impl<N> Children<N> {
     pub(crate) fn get(&self, level: &str) -> Option<&N> {
         match self {
-            Children::Few(few) => few.iter().find(|(l, _)| **l == *level).map(|(_, n)| n),
-            Children::Many(many) => many.get(level),
+            Children::Few(few) => few.iter().find(|(l, _)| l.as_bytes() == level.as_bytes()).map(|(_, n)| n),
+            Children::Many(many) => many.get(level.as_bytes()),
         }
     }
 
     pub(crate) fn get_mut(&mut self, level: &str) -> Option<&mut N> {
         match self {
-            Children::Few(few) => few.iter_mut().find(|(l, _)| **l == *level).map(|(_, n)| n),
-            Children::Many(many) => many.get_mut(level),
+            Children::Few(few) => {
+                few.iter_mut().find(|(l, _)| l.as_bytes() == level.as_bytes()).map(|(_, n)| n)
+            }
+            Children::Many(many) => many.get_mut(level.as_bytes()),
         }
     }
 
     /// The child at `level`, created with `make` if absent.
     pub(crate) fn get_or_insert_with(&mut self, level: &str, make: impl FnOnce() -> N) -> &mut N {
         if let Children::Few(few) = self {
-            if few.len() >= SMALL_MAX && !few.iter().any(|(l, _)| **l == *level) {
-                let many: HashMap<Box<str>, N> = std::mem::take(few).into_iter().collect();
+            if few.len() >= SMALL_MAX && !few.iter().any(|(l, _)| l.as_bytes() == level.as_bytes()) {
+                let many: HashMap<CompactStr, N> = std::mem::take(few).into_iter().collect();
                 *self = Children::Many(Box::new(many));
             }
         }
         match self {
             Children::Few(few) => {
-                let at = match few.iter().position(|(l, _)| **l == *level) {
+                let at = match few.iter().position(|(l, _)| l.as_bytes() == level.as_bytes()) {
                     Some(at) => at,
                     None => {
                         // Grow one at a time: most nodes keep one or two children for their whole life.
@@ -72,7 +77,7 @@ impl<N> Children<N> {
     pub(crate) fn remove(&mut self, level: &str) -> Option<N> {
         match self {
             Children::Few(few) => {
-                let at = few.iter().position(|(l, _)| **l == *level)?;
+                let at = few.iter().position(|(l, _)| l.as_bytes() == level.as_bytes())?;
                 let (_, child) = few.swap_remove(at);
                 if few.is_empty() {
                     // Give the buffer back: an emptied node may live on (it holds subscriptions).
@@ -81,7 +86,7 @@ impl<N> Children<N> {
                 Some(child)
             }
             Children::Many(many) => {
-                let child = many.remove(level)?;
+                let child = many.remove(level.as_bytes())?;
                 if many.len() <= SMALL_AGAIN {
                     let few: Vec<_> = std::mem::take(&mut **many).into_iter().collect();
                     *self = Children::Few(few);
@@ -104,11 +109,11 @@ impl<N> Children<N> {
         self.len() == 0
     }
 
-    /// Every child with its level, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &N)> {
+    /// Every child with its level's bytes, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &N)> {
         let (few, many) = match self {
-            Children::Few(few) => (Some(few.iter().map(|(l, n)| (&**l, n))), None),
-            Children::Many(many) => (None, Some(many.iter().map(|(l, n)| (&**l, n)))),
+            Children::Few(few) => (Some(few.iter().map(|(l, n)| (l.as_bytes(), n))), None),
+            Children::Many(many) => (None, Some(many.iter().map(|(l, n)| (l.as_bytes(), n)))),
         };
         few.into_iter().flatten().chain(many.into_iter().flatten())
     }
@@ -159,7 +164,8 @@ mod tests {
         }
         assert!(matches!(children, Children::Few(_)));
         assert_eq!(children.len(), 3);
-        let mut left: Vec<_> = children.iter().map(|(l, n)| (l.to_string(), *n)).collect();
+        let mut left: Vec<_> =
+            children.iter().map(|(l, n)| (String::from_utf8_lossy(l).into_owned(), *n)).collect();
         left.sort();
         assert_eq!(left, vec![("17".into(), 17), ("18".into(), 18), ("19".into(), 19)]);
         assert_eq!(children.remove("0"), None);

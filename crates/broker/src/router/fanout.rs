@@ -48,12 +48,14 @@ impl SharedGroup {
 }
 
 /// What routing a message achieved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RouteOutcome {
     /// Sessions the message was queued for.
     pub delivered: usize,
     /// Sessions whose queue was full (or offline without QoS 0 queueing).
     pub dropped: usize,
+    /// Online sessions now above their queue limit: the publisher should wait for them (flow control).
+    pub congested: Vec<Arc<Session>>,
 }
 
 /// Every subscription of every session.
@@ -141,7 +143,7 @@ impl Router {
         });
         let mut outcome = RouteOutcome::default();
         for (session, delivery) in merge_per_session(targets, message) {
-            count(&mut outcome, session.deliver(delivery));
+            count(&mut outcome, &session, session.deliver(delivery));
         }
         let mut shared_targets = Vec::new();
         self.shared.read().for_each_match(&message.topic, |_filter, _group, members| {
@@ -153,16 +155,22 @@ impl Router {
             // Retained flag: a routed message is never "retained" for shared subscribers either, unless
             // Retain As Published [MQTT-3.3.1-12].
             let delivery = delivery_for(message, &subscription, vec_of(subscription.id));
-            count(&mut outcome, session.deliver(delivery));
+            count(&mut outcome, &session, session.deliver(delivery));
         }
         outcome
     }
 }
 
-fn count(outcome: &mut RouteOutcome, enqueued: crate::session::Enqueued) {
+fn count(outcome: &mut RouteOutcome, session: &Arc<Session>, enqueued: crate::session::Enqueued) {
     use crate::session::Enqueued::*;
     match enqueued {
         Queued | QueuedEvictedQoS0 => outcome.delivered += 1,
+        QueuedOverLimit => {
+            outcome.delivered += 1;
+            if session.is_congested() {
+                outcome.congested.push(session.clone());
+            }
+        }
         DroppedQueueFull | DroppedOffline => outcome.dropped += 1,
     }
 }

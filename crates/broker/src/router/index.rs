@@ -7,8 +7,9 @@
 //!
 //! - **Exact filters** (no wildcard: most subscriptions, like `site/7/device/12/cmd`) are one hash-map entry
 //!   keyed by the whole filter. A filter without wildcards matches exactly the topic name equal to it, so
-//!   they are found with one lookup of the topic. Keeping them out of the trie also keeps the trie small
-//!   (a node per level of every device's filter would cost far more memory than one map entry).
+//!   they are found with one lookup of the topic. Keeping them out of the trie also keeps it small: with a
+//!   node per level of every device's filter, the IoT mix of BENCHMARKS.md took 224 bytes per subscription
+//!   instead of 83. Maps use std's keyed hasher: filters and topics are chosen by clients.
 //! - **Wildcard filters** live in a trie of levels. A node has its exact-level children (see
 //!   [`Children`]), one `+` child, and the subscriptions of the filter ending at the node (`here`) and of the
 //!   filter made of the node's path followed by `/#` (`hash`). Matching walks the topic's levels down the
@@ -32,7 +33,11 @@ use tern_codec::topic::has_wildcard;
 use super::children::{split_level, Children};
 use super::subscribers::Subscribers;
 
-/// Subscriptions keyed by (topic filter, key), matched against topic names. See the [module](self) notes.
+/// Subscriptions keyed by (topic filter, key), matched against topic names.
+///
+/// Filters without wildcards sit in a hash map, the others in a trie of levels, so matching a topic costs
+/// one lookup plus a walk of the trie branches the topic's levels lead to, never a scan of unrelated
+/// filters. Removing a filter's last subscription prunes the nodes it leaves empty.
 ///
 /// `K` identifies the subscriber (a session), `V` is what the broker keeps per subscription (its options).
 pub struct SubscriptionIndex<K, V> {
@@ -335,11 +340,26 @@ impl<K: Eq + Hash + Clone, V> SubscriptionIndex<K, V> {
         node.slot(slot).as_ref()?.subscribers.get(key)
     }
 
+    /// `key`'s subscription to `filter`, to change in place (no trie nodes are removed and rebuilt, as a
+    /// remove and insert would).
+    pub fn get_mut(&mut self, filter: &str, key: &K) -> Option<&mut V> {
+        if !has_wildcard(filter) {
+            return self.exact.get_mut(filter)?.get_mut(key);
+        }
+        let (steps, slot) = path(filter);
+        let mut node = &mut self.root;
+        for step in steps {
+            node = node.child_mut(step)?;
+        }
+        node.slot_mut(slot).as_mut()?.subscribers.get_mut(key)
+    }
+
     /// Calls `f(filter, key, value)` for every subscription whose filter matches the topic name `topic`,
     /// applying the `$` rule [MQTT-4.7.2-1] (a filter starting with `+` or `#` never matches a `$` topic).
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&str, &K, &V)) {
-        if let Some((filter, subscribers)) = self.exact.get_key_value(topic) {
-            subscribers.for_each(|key, value| f(filter, key, value));
+        // An exact filter matches the topic equal to it, so the topic is the filter to report.
+        if let Some(subscribers) = self.exact.get(topic) {
+            subscribers.for_each(|key, value| f(topic, key, value));
         }
         let mut emit = |entry: &Option<Box<Entry<K, V>>>| {
             if let Some(entry) = entry {

@@ -5,11 +5,11 @@
 //! second index keyed by group, so the index itself only ever sees plain filters.
 
 mod children;
+mod compact_str;
+mod fanout;
 mod index;
 mod subscribers;
 
 pub(crate) use children::{split_level, Children};
-pub use index::SubscriptionIndex;
-mod fanout;
-
 pub use fanout::{RouteOutcome, Router, SharedGroup, Subscriber};
+pub use index::SubscriptionIndex;

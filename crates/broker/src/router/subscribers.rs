@@ -96,6 +96,14 @@ impl<K: Eq + Hash, V> Subscribers<K, V> {
         }
     }
 
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        match self {
+            Subscribers::One(k, v) => (k == key).then_some(v),
+            Subscribers::Few(few) => few.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            Subscribers::Many(many) => many.get_mut(key),
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         matches!(self, Subscribers::Few(few) if few.is_empty())
     }

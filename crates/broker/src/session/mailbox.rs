@@ -2,9 +2,12 @@
 //! connection while the client is online, and the offline queue while it is away.
 //!
 //! Bounded in messages and bytes so a slow or absent subscriber never makes broker memory grow without
-//! bound. At the limit QoS 0 goes first: an incoming QoS 0 message is dropped, an incoming QoS 1/2 message
-//! evicts the oldest queued QoS 0 one if there is any, and is dropped (counted) otherwise — never blocking
-//! the publisher or other subscribers.
+//! bound. At the limit (`max_queued_messages` / `max_queued_bytes`) QoS 0 goes first: an incoming QoS 0
+//! message is dropped, an incoming QoS 1/2 message evicts the oldest queued QoS 0 one if there is any, and
+//! is otherwise *held* above the limit, up to twice it. A message held above the limit tells the router the
+//! session is congested, and the publisher of an online subscriber's congested session waits (briefly, see
+//! `connection`) before it reads more: flow control instead of loss. Only beyond the hard limit — a
+//! subscriber that stays stalled, or an offline one — is a QoS 1/2 message dropped (and counted).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub enum Enqueued {
     Queued,
     /// Queued after evicting the oldest QoS 0 message.
     QueuedEvictedQoS0,
+    /// Held above the limit: the session is congested.
+    QueuedOverLimit,
     /// Dropped: the queue is full.
     DroppedQueueFull,
     /// Dropped: QoS 0 for an offline client that does not queue QoS 0.
@@ -74,9 +79,17 @@ impl Mailbox {
         self.bytes
     }
 
-    fn is_full(&self, limits: &QueueLimits, incoming: usize) -> bool {
-        self.queue.len() >= limits.max_messages
-            || (limits.max_bytes > 0 && self.bytes + incoming > limits.max_bytes && !self.queue.is_empty())
+    /// Whether `incoming` more bytes would go over the limit scaled by `factor` (1: soft, 2: hard).
+    fn is_full(&self, limits: &QueueLimits, incoming: usize, factor: usize) -> bool {
+        self.queue.len() >= limits.max_messages.saturating_mul(factor)
+            || (limits.max_bytes > 0
+                && self.bytes + incoming > limits.max_bytes.saturating_mul(factor)
+                && !self.queue.is_empty())
+    }
+
+    /// Whether the queue is at or above its limit.
+    pub fn is_over_limit(&self, limits: &QueueLimits) -> bool {
+        self.is_full(limits, 0, 1)
     }
 
     /// Queues `delivery` within `limits`.
@@ -87,7 +100,7 @@ impl Mailbox {
         }
         let size = delivery.size();
         let mut outcome = Enqueued::Queued;
-        if self.is_full(limits, size) {
+        if self.is_full(limits, size, 1) {
             if delivery.qos == QoS::AtMostOnce {
                 self.dropped += 1;
                 return Enqueued::DroppedQueueFull;
@@ -100,6 +113,7 @@ impl Mailbox {
                     self.dropped += 1;
                     outcome = Enqueued::QueuedEvictedQoS0;
                 }
+                None if !self.is_full(limits, size, 2) => outcome = Enqueued::QueuedOverLimit,
                 None => {
                     self.dropped += 1;
                     return Enqueued::DroppedQueueFull;
@@ -164,14 +178,17 @@ mod tests {
     const LIMITS: QueueLimits = QueueLimits { max_messages: 2, max_bytes: 0, queue_qos0_offline: false };
 
     #[test]
-    fn full_queue_drops_qos0_and_counts_it() {
+    fn full_queue_drops_qos0_and_holds_qos12_up_to_twice_the_limit() {
         let mut mb = Mailbox::default();
         assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "a"), &LIMITS, true), Enqueued::Queued);
         assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "b"), &LIMITS, true), Enqueued::Queued);
+        assert!(mb.is_over_limit(&LIMITS));
         assert_eq!(mb.push(delivery(QoS::AtMostOnce, "c"), &LIMITS, true), Enqueued::DroppedQueueFull);
-        assert_eq!(mb.push(delivery(QoS::ExactlyOnce, "d"), &LIMITS, true), Enqueued::DroppedQueueFull);
+        assert_eq!(mb.push(delivery(QoS::ExactlyOnce, "d"), &LIMITS, true), Enqueued::QueuedOverLimit);
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "e"), &LIMITS, true), Enqueued::QueuedOverLimit);
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "f"), &LIMITS, true), Enqueued::DroppedQueueFull);
         assert_eq!(mb.dropped, 2);
-        assert_eq!(mb.len(), 2);
+        assert_eq!(mb.len(), 4);
     }
 
     #[test]
@@ -198,7 +215,9 @@ mod tests {
         let mut mb = Mailbox::default();
         let limits = QueueLimits { max_messages: 100, max_bytes: 5, queue_qos0_offline: false };
         assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "abc"), &limits, true), Enqueued::Queued);
+        assert_eq!(mb.push(delivery(QoS::AtMostOnce, "abc"), &limits, true), Enqueued::DroppedQueueFull);
+        assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "abc"), &limits, true), Enqueued::QueuedOverLimit);
         assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "abc"), &limits, true), Enqueued::DroppedQueueFull);
-        assert_eq!(mb.bytes(), 4);
+        assert_eq!(mb.bytes(), 8);
     }
 }

@@ -84,6 +84,10 @@ pub struct Session {
     limits: QueueLimits,
     /// Deliveries dropped by queue limits.
     dropped: AtomicU64,
+    /// Wakes publishers waiting for this congested session's queue to go below its limit.
+    drained: Notify,
+    /// A publisher waited for this session in vain: it is not waited for again until its queue drains.
+    stalled: AtomicBool,
 }
 
 impl Session {
@@ -97,6 +101,8 @@ impl Session {
             generation: AtomicU64::new(0),
             limits,
             dropped: AtomicU64::new(0),
+            drained: Notify::new(),
+            stalled: AtomicBool::new(false),
         }
     }
 
@@ -105,7 +111,7 @@ impl Session {
         let online = self.is_online();
         let outcome = self.mailbox.lock().push(delivery, &self.limits, online);
         match outcome {
-            Enqueued::Queued | Enqueued::QueuedEvictedQoS0 => self.notify.notify_one(),
+            Enqueued::Queued | Enqueued::QueuedEvictedQoS0 | Enqueued::QueuedOverLimit => self.notify.notify_one(),
             Enqueued::DroppedQueueFull | Enqueued::DroppedOffline => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -117,6 +123,37 @@ impl Session {
     /// the mailbox after this resolves never misses one.
     pub async fn notified(&self) {
         self.notify.notified().await;
+    }
+
+    /// Whether a publisher should wait for this session: online, over its queue limit, not stalled.
+    pub fn is_congested(&self) -> bool {
+        self.is_online() && !self.stalled.load(Ordering::Relaxed) && self.mailbox.lock().is_over_limit(&self.limits)
+    }
+
+    /// Waits until the queue is below its limit (or the session goes offline), at most until `deadline`;
+    /// a session that does not drain in time is marked stalled so no publisher waits for it again until it
+    /// does.
+    pub async fn wait_drained(&self, deadline: tokio::time::Instant) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_congested() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                self.stalled.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    /// The connection took deliveries out of the queue: wake waiting publishers once it is below its limit.
+    pub(crate) fn after_pop(&self, mailbox: &Mailbox) {
+        if !mailbox.is_over_limit(&self.limits) {
+            self.stalled.store(false, Ordering::Relaxed);
+            self.drained.notify_waiters();
+        }
     }
 
     pub fn is_online(&self) -> bool {

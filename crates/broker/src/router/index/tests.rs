@@ -153,6 +153,8 @@ fn insert_replaces_the_same_key_on_the_same_filter() {
     assert_eq!(index.insert("a/+", 1, 2), Some(1));
     assert_eq!(index.insert("a/b", 1, 1), None);
     assert_eq!(index.insert("a/b", 1, 3), Some(1));
+    assert_eq!(index.get_mut("a/+", &2), None);
+    assert_eq!(index.get_mut("a/#", &1), None);
     assert_eq!((index.len(), index.filter_count()), (2, 2));
     assert_eq!(matched(&index, "a/b"), [("a/+".into(), 1, 2), ("a/b".into(), 1, 3)]);
 }
@@ -234,6 +236,23 @@ fn very_deep_filters_do_not_overflow_the_stack() {
 }
 
 #[test]
+fn many_plus_branches_pending_at_once_are_all_walked() {
+    // Each level of `a/a/.../a` has a `+` sibling: the walk holds 40 branches at once, more than fit inline.
+    let filters: Vec<String> = (0..40)
+        .map(|plus_at| {
+            (0..40).map(|level| if level == plus_at { "+" } else { "a" }).collect::<Vec<_>>().join("/")
+        })
+        .collect();
+    let mut index = Index::new();
+    for (key, filter) in filters.iter().enumerate() {
+        index.insert(filter, key as u32, 0);
+    }
+    let topic = ["a"; 40].join("/");
+    assert_eq!(matched(&index, &topic).len(), 40);
+    assert_eq!(matched(&index, &["a"; 39].join("/")).len(), 0);
+}
+
+#[test]
 fn iter_lists_every_subscription() {
     let mut index = Index::new();
     index.insert("a/b", 1, 10);
@@ -304,6 +323,14 @@ proptest! {
         prop_assert_eq!(index.filter_count(), filters.len());
         for ((filter, key), value) in &reference {
             prop_assert_eq!(index.get(filter, key), Some(value));
+        }
+        for ((filter, key), value) in reference.iter_mut() {
+            let in_index = index.get_mut(filter, key);
+            prop_assert_eq!(in_index.as_deref(), Some(&*value));
+            if let Some(in_index) = in_index {
+                *in_index = in_index.wrapping_add(1);
+                *value = value.wrapping_add(1);
+            }
         }
         let mut listed: Vec<_> = index.iter().map(|(f, k, v)| ((f.to_owned(), *k), *v)).collect();
         listed.sort();

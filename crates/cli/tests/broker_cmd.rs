@@ -1,0 +1,81 @@
+//! `tern broker` as an operator runs it: the binary built by cargo, on a free port, over real sockets.
+
+use std::time::{Duration, Instant};
+
+use tern_codec::{Connect, LastWill, ProtocolVersion, QoS, ReasonCode};
+use tern_test_support::raw::connect_packet;
+use tern_test_support::{RawClient, TernBroker, TIMEOUT};
+
+const TERN: &str = env!("CARGO_BIN_EXE_tern");
+
+/// Waits until the broker's log contains `text`.
+fn wait_for_log(broker: &TernBroker, text: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !broker.log().contains(text) {
+        assert!(Instant::now() < deadline, "log never said {text:?}:\n{}", broker.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `tern broker -p PORT` listens on loopback on that port, says where, and serves MQTT 3.1.1 and 5.0.
+#[tokio::test]
+async fn broker_listens_on_the_given_port_and_says_where() {
+    let broker = TernBroker::start(TERN.as_ref(), &[]);
+    wait_for_log(&broker, &format!("listen socket on 127.0.0.1:{}", broker.port()));
+    let mut sub = RawClient::connect_ok(broker.addr(), ProtocolVersion::V5, "cli-sub").await;
+    sub.subscribe("cli/t", QoS::AtLeastOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), ProtocolVersion::V311, "cli-pub").await;
+    publisher.publish_at("cli/t", "hello", QoS::AtLeastOnce).await;
+    assert_eq!(sub.receive_and_ack().await.payload, "hello");
+}
+
+/// `-v` logs every connect, subscribe and publish, like `mosquitto -v`.
+#[tokio::test]
+async fn verbose_logs_connect_subscribe_and_publish() {
+    let broker = TernBroker::start(TERN.as_ref(), &["-v"]);
+    let mut client = RawClient::connect_ok(broker.addr(), ProtocolVersion::V311, "chatty").await;
+    client.subscribe("verbose/t", QoS::AtLeastOnce).await;
+    client.publish_at("verbose/t", "logged", QoS::AtMostOnce).await;
+    client.expect_publish().await;
+    wait_for_log(&broker, "New client connected from 127.0.0.1");
+    wait_for_log(&broker, "as chatty (p4, c1, k60)");
+    wait_for_log(&broker, "chatty 1 verbose/t");
+    wait_for_log(&broker, "Received PUBLISH from chatty (d0, q0, r0, m0, 'verbose/t'");
+}
+
+async fn shuts_down_gracefully_on(signal: &str) {
+    let mut broker = TernBroker::start(TERN.as_ref(), &[]);
+    let mut watcher = RawClient::connect_ok(broker.addr(), ProtocolVersion::V5, "watcher").await;
+    watcher.subscribe("will/#", QoS::AtMostOnce).await;
+    let connect = Connect {
+        will: Some(LastWill {
+            topic: "will/t".into(),
+            payload: "not on shutdown".into(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Default::default(),
+        }),
+        ..connect_packet(ProtocolVersion::V311, "with-will")
+    };
+    let (mut with_will, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    broker.process().signal(signal);
+    // 5.0 clients are told the server is shutting down; no will comes first.
+    watcher.expect_disconnect(ReasonCode::SERVER_SHUTTING_DOWN).await;
+    with_will.expect_closed(TIMEOUT).await;
+    let status = broker.process().wait_exit(Duration::from_secs(10)).expect("the broker exits");
+    assert!(status.success(), "exit status {status}");
+    assert!(broker.log().contains("terminating"), "{}", broker.log());
+}
+
+/// SIGTERM shuts the broker down gracefully: connections are closed (5.0 with DISCONNECT 0x8B), the wills of
+/// live clients are not sent, and the process exits with status 0.
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    shuts_down_gracefully_on("TERM").await;
+}
+
+/// Ctrl-C (SIGINT) shuts the broker down gracefully, like SIGTERM.
+#[tokio::test]
+async fn ctrl_c_shuts_down_gracefully() {
+    shuts_down_gracefully_on("INT").await;
+}
