@@ -48,7 +48,9 @@ impl Authenticator for PasswordAuthenticator {
                     AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
                 }
             }
-            (Some(_), None) => AuthDecision::Allow,
+            // Mosquitto 2.0.11 refuses a user name here too (checked: CONNACK 5 / 0x87).
+            (Some(_), None) if self.allow_anonymous => AuthDecision::Allow,
+            (Some(_), None) => AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED),
         }
     }
 }
@@ -118,7 +120,12 @@ mod tests {
             AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
-        assert_eq!(no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Allow);
+        assert_eq!(
+            no_file.authenticate(&info(Some("bob"), Some(b"x"))),
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
+        );
         assert_eq!(no_file.authenticate(&info(None, None)), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
+        let open_no_file = PasswordAuthenticator { allow_anonymous: true, passwords: None };
+        assert_eq!(open_no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Allow);
     }
 }
