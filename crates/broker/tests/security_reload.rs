@@ -272,3 +272,43 @@ async fn a_bad_certificate_changes_nothing_and_a_good_one_serves_new_connections
     fresh.publish("tls/after", "x", QoS::AtLeastOnce, false).await.unwrap();
     assert_eq!(next_message(&mut events).await.topic, "tls/after");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let server = ca.server("server");
+    let (alice, bob) = (ca.client("alice", "alice"), ca.client("bob", "bob"));
+    let crl = dir.path().join("ca.crl");
+    ca.crl(&crl, &[]);
+    let conf = format!(
+        "listener 1 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\ncrlfile {}\nrequire_certificate true\n\
+         allow_anonymous true\n",
+        ca.cert_path.display(),
+        server.cert.display(),
+        server.key.display(),
+        crl.display()
+    );
+    let broker = start(dir.path(), &conf).await;
+    let with = |cert: &tern_test_support::pki::CertFiles| {
+        let tls = TlsOptions {
+            ca_file: Some(ca.cert_path.clone()),
+            client_cert: Some((cert.cert.clone(), cert.key.clone())),
+            ..TlsOptions::default()
+        };
+        tern_client::ConnectOptions::new("localhost", broker.port(0))
+            .version(ProtocolVersion::V5)
+            .transport(Transport::Tls(tls))
+    };
+    Client::connect(with(&alice)).await.unwrap();
+    ca.crl(&crl, &[&alice]);
+    broker.reload().unwrap();
+    assert!(Client::connect(with(&alice)).await.is_err());
+    Client::connect(with(&bob)).await.unwrap();
+    // A CRL that does not parse changes nothing.
+    write(&crl, "-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n");
+    let error = broker.reload().unwrap_err();
+    assert!(error.contains(&crl.display().to_string()), "{error}");
+    assert!(Client::connect(with(&alice)).await.is_err());
+    Client::connect(with(&bob)).await.unwrap();
+}

@@ -535,3 +535,20 @@ async fn ciphers_and_ciphers_tls13_restrict_the_suites_a_client_may_use() {
     assert!(error.contains("ciphers HIGH:!aNULL:!MD5: names none of the cipher suites"), "{error}");
     assert!(error.contains("ECDHE-ECDSA-AES256-GCM-SHA384"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_common_name_holding_nul_is_no_user_name() {
+    let pki = pki();
+    // `admin\0.sensor`: a C string comparison would read it as `admin`.
+    let mut subject = rcgen::DistinguishedName::new();
+    subject.push(rcgen::DnType::CommonName, "admin\0.sensor");
+    let nul = pki.ca.client_with_subject("nul", subject);
+    let conf = format!(
+        "listener 1 127.0.0.1\n{}require_certificate true\nuse_identity_as_username true\n{}",
+        pki.listener(""),
+        identity_acl(&pki).await
+    );
+    let broker = start(pki.dir.path(), &conf).await;
+    assert_eq!(refusal(pki.client(broker.port(0), Some(&nul))).await, 0x86);
+    connect(pki.client(broker.port(0), Some(&pki.alice))).await;
+}

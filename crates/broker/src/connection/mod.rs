@@ -191,7 +191,8 @@ where
     broker.stats.client_connected();
 
     let limits = &broker.config.limits;
-    let window = connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
+    let window =
+        connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
     // Receive Maximum is a 5.0 promise made in CONNACK; a 3.x client was never told one and may leave as
     // many QoS 2 messages awaiting PUBREL as it has packet identifiers (which bounds the state).
     let receive_maximum = if v.is_v5() { limits.max_inflight_messages.max(1) } else { u16::MAX };

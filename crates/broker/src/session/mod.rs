@@ -111,7 +111,9 @@ impl Session {
         let online = self.is_online();
         let outcome = self.mailbox.lock().push(delivery, &self.limits, online);
         match outcome {
-            Enqueued::Queued | Enqueued::QueuedEvictedQoS0 | Enqueued::QueuedOverLimit => self.notify.notify_one(),
+            Enqueued::Queued | Enqueued::QueuedEvictedQoS0 | Enqueued::QueuedOverLimit => {
+                self.notify.notify_one()
+            }
             Enqueued::DroppedQueueFull | Enqueued::DroppedOffline => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -127,7 +129,9 @@ impl Session {
 
     /// Whether a publisher should wait for this session: online, over its queue limit, not stalled.
     pub fn is_congested(&self) -> bool {
-        self.is_online() && !self.stalled.load(Ordering::Relaxed) && self.mailbox.lock().is_over_limit(&self.limits)
+        self.is_online()
+            && !self.stalled.load(Ordering::Relaxed)
+            && self.mailbox.lock().is_over_limit(&self.limits)
     }
 
     /// Waits until the queue is below its limit (or the session goes offline), at most until `deadline`;
