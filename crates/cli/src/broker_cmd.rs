@@ -131,9 +131,8 @@ async fn serve_signals(
 /// Re-reads the configuration file. Any problem keeps the settings in force and is logged with its place.
 fn reload(broker: &tern_broker::RunningBroker, args: &BrokerArgs) {
     info!("Reloading config.");
-    let result = configuration(args).and_then(|(config, _)| {
-        broker.reload(&config).map_err(anyhow::Error::from)
-    });
+    let result =
+        configuration(args).and_then(|(config, _)| broker.reload(&config).map_err(anyhow::Error::from));
     if let Err(e) = result {
         tracing::error!("Reload failed, previous configuration stays in force: {}", crate::error_chain(&e));
     }
