@@ -17,6 +17,11 @@ if ! python3 -c 'import paho.mqtt, sys; sys.exit(0 if paho.mqtt.__version__.star
   python3 -m pip install -q 'paho-mqtt>=2,<3' prometheus_client
 fi
 
+if ! python3 -c 'import prometheus_client.parser, prometheus_client.openmetrics.parser' 2>/dev/null; then
+  echo "installing prometheus_client (PyPI)"
+  python3 -m pip install -q prometheus_client
+fi
+
 if command -v npm >/dev/null && [ ! -d tests/interop/node_modules/mqtt ]; then
   echo "installing mqtt.js (npm)"
   (cd tests/interop && npm install --silent --no-audit --no-fund >/dev/null)

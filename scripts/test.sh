@@ -14,6 +14,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
+  echo "== conformance table (CONFORMANCE.md)"
+  python3 scripts/conformance.py
   cargo test --workspace --doc
 else
   cargo test --workspace --no-fail-fast

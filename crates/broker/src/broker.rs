@@ -21,16 +21,26 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::auth::{Authorizer, ClientInfo};
+use crate::clients::ClientDirectory;
 use crate::config::Config;
 use crate::listener::ListenerContext;
 use crate::message::Message;
+use crate::overload::{ConnectionGate, MemoryWatch};
 use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
-use crate::session::{Attached, Control, ParkedState, QueueLimits, Session, SessionRegistry};
-use crate::stats::Stats;
+use crate::session::{Attached, Control, Delivery, ParkedState, QueueLimits, Session, SessionRegistry};
+use crate::stats::{DropReason, Stats};
+use tern_proto::OutboundState;
 
 /// Session expiry that means "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
+
+/// What a reload answers: what was done, or why nothing changed.
+pub type ReloadOutcome = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>;
+
+/// Reloads the configuration when an operator asks through the admin API (the binary sets it: the file
+/// to re-read is its business).
+pub type ReloadHook = Arc<dyn Fn() -> ReloadOutcome + Send + Sync>;
 
 /// How long a new connection waits for the connection it takes over to let go.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,6 +56,46 @@ pub struct BrokerShared {
     pub shutdown: CancellationToken,
     next_connection_id: AtomicU64,
     pub started: Instant,
+    /// Connected clients, for operators.
+    pub clients: ClientDirectory,
+    /// Admission of new connections (accept rate).
+    pub connection_gate: ConnectionGate,
+    /// Resident memory and the high-water mark.
+    pub memory: MemoryWatch,
+    reload: ReloadSlot,
+    /// Where MQTT 5 clients are sent instead (Server Reference), if anywhere: from `mqtt.server_reference`,
+    /// changed at run time by `RunningBroker::redirect`.
+    pub redirect: arc_swap::ArcSwapOption<Redirect>,
+}
+
+/// Where the reload hook is kept (a closure has no `Debug`).
+#[derive(Default)]
+struct ReloadSlot(RwLock<Option<ReloadHook>>);
+
+impl std::fmt::Debug for ReloadSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.read().is_some() { "ReloadSlot(set)" } else { "ReloadSlot(unset)" })
+    }
+}
+
+/// Clients are sent to another server (MQTT 5.0 section 4.11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The Server Reference: host, host:port, or several separated by spaces.
+    pub server_reference: ByteString,
+    /// Permanent (0x9D Server moved) rather than temporary (0x9C Use another server).
+    pub moved: bool,
+}
+
+impl Redirect {
+    /// The reason code that announces it.
+    pub fn reason_code(&self) -> tern_codec::ReasonCode {
+        if self.moved {
+            tern_codec::ReasonCode::SERVER_MOVED
+        } else {
+            tern_codec::ReasonCode::USE_ANOTHER_SERVER
+        }
+    }
 }
 
 /// A session handed to a new connection.
@@ -58,15 +108,50 @@ pub struct Attachment {
 
 impl BrokerShared {
     pub fn new(config: Config) -> Self {
+        let redirect = config.mqtt.server_reference.as_ref().map(|r| {
+            Arc::new(Redirect { server_reference: r.as_str().into(), moved: config.mqtt.server_moved })
+        });
         BrokerShared {
-            config,
-            router: Router::default(),
+            redirect: arc_swap::ArcSwapOption::new(redirect),
+            router: Router::new(config.limits.shared_subscription_policy),
             retained: RwLock::new(RetainedIndex::new()),
             sessions: SessionRegistry::default(),
             stats: Stats::default(),
             shutdown: CancellationToken::new(),
             next_connection_id: AtomicU64::new(1),
             started: Instant::now(),
+            clients: ClientDirectory::default(),
+            connection_gate: ConnectionGate::new(&config.limits),
+            memory: MemoryWatch::new(config.limits.memory_high_water),
+            reload: ReloadSlot::default(),
+            config,
+        }
+    }
+
+    /// Sets what "reload the configuration" does.
+    pub fn set_reload_hook(&self, hook: ReloadHook) {
+        *self.reload.0.write() = Some(hook);
+    }
+
+    /// Runs the reload hook; `None` when none is set.
+    pub async fn reload_hook(&self) -> Option<Result<String, String>> {
+        // Cloned first: the lock is never held across the await.
+        let hook = self.reload.0.read().clone();
+        match hook {
+            Some(h) => Some(h().await),
+            None => None,
+        }
+    }
+
+    /// Sends clients to another server from now on (`None`: stops): see `RunningBroker::redirect`.
+    pub fn set_redirect(&self, redirect: Option<Redirect>) {
+        self.redirect.store(redirect.clone().map(Arc::new));
+        let Some(redirect) = redirect else { return };
+        for session in self.sessions.all() {
+            let control = session.state.lock().attached.as_ref().map(|a| a.control.clone());
+            if let Some(control) = control {
+                let _ = control.try_send(Control::Redirect(redirect.clone()));
+            }
         }
     }
 
@@ -77,7 +162,8 @@ impl BrokerShared {
     pub fn queue_limits(&self) -> QueueLimits {
         let l = &self.config.limits;
         QueueLimits {
-            max_messages: l.max_queued_messages.max(1),
+            // 0 is no limit, as in Mosquitto (and documented for `max_queued_messages`).
+            max_messages: if l.max_queued_messages == 0 { usize::MAX } else { l.max_queued_messages },
             max_bytes: l.max_queued_bytes,
             queue_qos0_offline: l.queue_qos0_messages,
         }
@@ -107,11 +193,23 @@ impl BrokerShared {
 
     /// Publishes a message accepted from a client (or a will): retained store, then fan-out.
     pub fn publish(&self, message: Arc<Message>) -> RouteOutcome {
+        if message.qos == tern_codec::QoS::AtMostOnce && message.publisher.is_some() && self.memory.is_over()
+        {
+            // Above the memory mark QoS 0 from clients goes first; it was never promised delivery.
+            self.stats.drop(DropReason::Memory, 1);
+            return RouteOutcome::default();
+        }
         if message.retain && self.config.limits.retain_available {
             self.store_retained(&message);
         }
+        let started = Instant::now();
         let outcome = self.router.route(&message);
-        Stats::add(&self.stats.publish_dropped, outcome.dropped as u64);
+        self.stats.routing_time.observe(started.elapsed());
+        self.stats.drop(DropReason::Offline, outcome.dropped_offline as u64);
+        self.stats.drop(
+            DropReason::QueueFull,
+            (outcome.dropped - outcome.dropped_offline + outcome.evicted) as u64,
+        );
         outcome
     }
 
@@ -221,13 +319,32 @@ impl BrokerShared {
     }
 
     /// Ends a session: its subscriptions leave the router, its queue is dropped, its client id is free.
+    ///
+    /// Messages it got through a shared subscription and will now never acknowledge go to another member
+    /// of the group (MQTT 5.0 section 4.8.2): those still queued, and QoS 1 ones sent but not acknowledged.
+    /// A QoS 2 message already sent is not: it may have been received, and it MUST NOT go to another
+    /// client [MQTT-4.8.2-5].
     pub fn end_session(&self, session: &Arc<Session>) {
         let subscriptions = std::mem::take(&mut session.state.lock().subscriptions);
         for filter in subscriptions.keys() {
             self.router.unsubscribe(filter, &session.client_id);
         }
-        session.mailbox.lock().clear();
-        session.state.lock().parked = None;
+        let mut orphans: Vec<Delivery> = Vec::new();
+        if let Some(parked) = session.state.lock().parked.take() {
+            orphans.extend(parked.outbound.iter().filter_map(|entry| match (entry.state, &entry.message) {
+                (OutboundState::AwaitingPubAck, Some(d)) if d.shared.is_some() => Some(d.clone()),
+                _ => None,
+            }));
+        }
+        orphans.extend(session.mailbox.lock().drain().into_iter().filter(|d| d.shared.is_some()));
+        let now = Instant::now();
+        for delivery in orphans {
+            if !delivery.message.is_expired(now)
+                && self.router.redeliver_shared(&delivery, &session.client_id)
+            {
+                Stats::add(&self.stats.shared_redelivered, 1);
+            }
+        }
         self.sessions.remove_if_same(session);
     }
 

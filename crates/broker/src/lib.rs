@@ -20,17 +20,27 @@
 //! - [`message`]: a message in flight through the broker
 //! - [`auth`]: authentication and authorization traits and built-in rules
 //! - [`stats`]: the counters
+//! - [`sys`]: the `$SYS/broker/...` topics
+//! - [`metrics`]: the Prometheus / OpenMetrics exposition and latency histograms
+//! - [`admin`]: the operators' HTTP listener (metrics, health, JSON admin API)
+//! - [`clients`]: connected clients as operators see them
+//! - [`overload`]: accept rate, publish rates, memory high-water mark
 
+pub mod admin;
 pub mod auth;
 pub mod broker;
+pub mod clients;
 pub mod config;
 mod connection;
 pub mod listener;
 pub mod message;
+pub mod metrics;
+pub mod overload;
 pub mod retained;
 pub mod router;
 pub mod session;
 pub mod stats;
+pub mod sys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +61,8 @@ pub enum StartError {
     Listener(#[from] ListenerError),
     #[error("no listener could be opened")]
     NoListener,
+    #[error(transparent)]
+    Http(#[from] admin::HttpError),
 }
 
 /// A broker, configured but not yet listening.
@@ -59,11 +71,24 @@ pub struct Broker {
     shared: BrokerShared,
     authenticator: Option<Arc<dyn auth::Authenticator>>,
     authorizer: Option<Arc<dyn auth::Authorizer>>,
+    enhanced: Vec<Arc<dyn auth::enhanced::EnhancedAuth>>,
 }
 
 impl Broker {
     pub fn new(config: Config) -> Broker {
-        Broker { shared: BrokerShared::new(config), authenticator: None, authorizer: None }
+        Broker {
+            shared: BrokerShared::new(config),
+            authenticator: None,
+            authorizer: None,
+            enhanced: Vec::new(),
+        }
+    }
+
+    /// Offers an enhanced authentication method (MQTT 5.0 AUTH exchanges) on every listener, besides the
+    /// built-in ones; it replaces a built-in method of the same name.
+    pub fn with_enhanced_auth(mut self, method: Arc<dyn auth::enhanced::EnhancedAuth>) -> Broker {
+        self.enhanced.push(method);
+        self
     }
 
     /// Uses `authenticator` on every listener instead of the configured password file / anonymous rules.
@@ -80,7 +105,11 @@ impl Broker {
 
     /// Binds every listener and starts accepting.
     pub async fn start(self) -> Result<RunningBroker, StartError> {
-        let overrides = Overrides { authenticator: self.authenticator, authorizer: self.authorizer };
+        let overrides = Overrides {
+            authenticator: self.authenticator,
+            authorizer: self.authorizer,
+            enhanced: self.enhanced,
+        };
         let shared = Arc::new(self.shared);
         let configured = shared.config.listeners.clone();
         let listeners = shared.config.effective_listeners();
@@ -97,6 +126,7 @@ impl Broker {
         if bound.is_empty() {
             return Err(StartError::NoListener);
         }
+        let http = admin::bind(&shared.config.http).await?;
         if configured.is_empty() {
             info!("Starting in local only mode. Connections will only be possible from clients running on this machine.");
             info!("Create a configuration file which defines a listener to allow remote access.");
@@ -113,7 +143,48 @@ impl Broker {
                 connections.clone(),
             ));
         }
-        Ok(RunningBroker { shared, local_addrs, accept_tasks, connections, contexts, overrides })
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        let mut background = JoinSet::new();
+        if let Some(listener) = http {
+            background.spawn(admin::serve(listener, shared.clone()));
+        }
+        if shared.config.sys_interval > 0 {
+            background.spawn(sys::run(shared.clone(), Duration::from_secs(shared.config.sys_interval)));
+        }
+        if shared.config.limits.memory_high_water > 0 {
+            background.spawn(watch_memory(shared.clone()));
+        }
+        Ok(RunningBroker {
+            shared,
+            local_addrs,
+            http_addr,
+            accept_tasks,
+            background,
+            connections,
+            contexts,
+            overrides,
+        })
+    }
+}
+
+/// Samples resident memory for the high-water mark until shutdown.
+async fn watch_memory(shared: Arc<BrokerShared>) {
+    let mut ticker = tokio::time::interval(overload::memory::SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let Some(resident) = overload::resident_memory() else { return };
+        let was = shared.memory.is_over();
+        let now = shared.memory.record(resident);
+        if now != was {
+            if now {
+                tracing::warn!("Memory {resident} bytes above the high-water mark: refusing new connections, dropping QoS 0.");
+            } else {
+                info!("Memory {resident} bytes back under the high-water mark.");
+            }
+        }
     }
 }
 
@@ -122,6 +193,7 @@ impl Broker {
 struct Overrides {
     authenticator: Option<Arc<dyn auth::Authenticator>>,
     authorizer: Option<Arc<dyn auth::Authorizer>>,
+    enhanced: Vec<Arc<dyn auth::enhanced::EnhancedAuth>>,
 }
 
 impl Overrides {
@@ -132,9 +204,14 @@ impl Overrides {
     ) -> Result<auth::files::Security, ListenerError> {
         let files = auth::files::load(config, l)
             .map_err(|source| ListenerError::Security { port: l.port, source })?;
+        let mut enhanced = files.enhanced;
+        for method in &self.enhanced {
+            enhanced.add(method.clone());
+        }
         Ok(auth::files::Security {
             authenticator: self.authenticator.clone().unwrap_or(files.authenticator),
             authorizer: self.authorizer.clone().unwrap_or(files.authorizer),
+            enhanced,
         })
     }
 }
@@ -153,7 +230,10 @@ pub enum ReloadError {
 pub struct RunningBroker {
     shared: Arc<BrokerShared>,
     local_addrs: Vec<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     accept_tasks: JoinSet<()>,
+    /// `$SYS`, the HTTP listener, the memory sampler.
+    background: JoinSet<()>,
     connections: Arc<parking_lot::Mutex<JoinSet<()>>>,
     contexts: Vec<(config::ListenerConfig, Arc<listener::ListenerContext>)>,
     overrides: Overrides,
@@ -194,9 +274,22 @@ impl RunningBroker {
         Ok(())
     }
 
+    /// Sends MQTT 5 clients to another server (MQTT 5.0 section 4.11), or stops doing so with `None`:
+    /// connected clients get DISCONNECT 0x9C Use another server (0x9D Server moved if `moved`) with the
+    /// Server Reference, new ones are refused with the same reason in CONNACK. 3.x clients, which cannot be
+    /// told where to go, are disconnected and refused as "server unavailable".
+    pub fn redirect(&self, redirect: Option<broker::Redirect>) {
+        self.shared.set_redirect(redirect);
+    }
+
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The address of the HTTP listener (metrics, admin API), if one is configured.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The broker's shared state: statistics, sessions, router.
@@ -209,6 +302,7 @@ impl RunningBroker {
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
         while self.accept_tasks.join_next().await.is_some() {}
+        while self.background.join_next().await.is_some() {}
         let mut connections = std::mem::take(&mut *self.connections.lock());
         let drain = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {

@@ -22,6 +22,8 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// Client id of the publisher, for No Local; `None` for messages the broker makes itself.
     pub publisher: Option<ByteString>,
+    /// When the broker received it (publish latency is measured from here).
+    pub received_at: Instant,
 }
 
 impl Message {
@@ -46,6 +48,7 @@ impl Message {
             properties,
             expires_at,
             publisher,
+            received_at: now,
         }
     }
 

@@ -22,15 +22,19 @@ fn config(edit: impl FnOnce(&mut Config)) -> Config {
 
 // --- connections -------------------------------------------------------------------------------------------
 
-/// `max_connections`: beyond the limit a new network connection is closed without CONNACK; once a client
-/// leaves, its place is free again.
+/// `max_connections`: beyond the limit a new connection is refused (5.0: CONNACK 0x97 Quota exceeded; 3.1.1:
+/// return code 3, server unavailable) and closed; once a client leaves, its place is free again.
 #[tokio::test]
 async fn connections_beyond_max_connections_are_closed() {
     let broker = TestBroker::start(config(|c| c.limits.max_connections = Some(2))).await;
     let first = RawClient::connect_ok(broker.addr(), V311, "first").await;
     let mut second = RawClient::connect_ok(broker.addr(), V5, "second").await;
-    let mut third = RawClient::tcp(broker.addr(), V311).await;
+    let (mut third, refused) = RawClient::connect(broker.addr(), connect_packet(V311, "third")).await;
+    assert_eq!(refused.reason_code.to_v3_connack(), 3);
     third.expect_closed(TIMEOUT).await;
+    let (mut fourth, refused) = RawClient::connect(broker.addr(), connect_packet(V5, "fourth")).await;
+    assert_eq!(refused.reason_code, ReasonCode::QUOTA_EXCEEDED);
+    fourth.expect_closed(TIMEOUT).await;
     second.ping().await;
     first.disconnect().await;
     // The first connection's permit is returned when its task ends, just after the close.
@@ -379,4 +383,52 @@ async fn v5_retained_publish_when_retain_is_unavailable_is_disconnected_mqtt_3_2
     assert_eq!(ack.properties.retain_available, Some(false));
     client.send(Packet::Publish(Publish { retain: true, ..Publish::new("ra/t", "kept?") })).await;
     client.expect_disconnect(ReasonCode::RETAIN_NOT_SUPPORTED).await;
+}
+
+/// `max_queued_bytes` bounds an offline session's queue in bytes as well as in messages: QoS 1/2 messages
+/// are held above the limit up to twice it (see session/mailbox.rs), what does not fit then is dropped and
+/// counted, and what was kept is delivered, in order, when the client returns.
+#[tokio::test]
+async fn offline_queue_is_bounded_in_bytes() {
+    let broker = TestBroker::start(config(|c| c.limits.max_queued_bytes = 120)).await;
+    let mut connect = connect_packet(V311, "bytes-bound");
+    connect.clean_start = false;
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect.clone()).await;
+    sub.subscribe("qb/t", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "bytes-pub").await;
+    for i in 0..8 {
+        // 4 bytes of topic and 46 of payload: 50 bytes each.
+        publisher.publish_at("qb/t", format!("{i}{}", "x".repeat(45)), QoS::AtLeastOnce).await;
+    }
+    let session = broker.shared().sessions.get("bytes-bound").expect("session");
+    let (queued, bytes) = (session.queued(), session.mailbox.lock().bytes());
+    assert!(bytes <= 2 * 120, "{bytes} bytes queued for a limit of 120");
+    assert!(queued >= 2, "what fits the limit is kept");
+    assert_eq!(session.dropped() as usize, 8 - queued);
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    for i in 0..queued {
+        assert!(sub.receive_and_ack().await.payload.starts_with(i.to_string().as_bytes()));
+    }
+    sub.expect_nothing(QUIET).await;
+}
+
+/// `max_queued_messages 0` means no limit (Mosquitto's meaning, and Tern's documented one): an offline
+/// session keeps every QoS 1 message published for it.
+#[tokio::test]
+async fn max_queued_messages_zero_is_no_limit() {
+    let broker = TestBroker::start(config(|c| c.limits.max_queued_messages = 0)).await;
+    let mut connect = connect_packet(V311, "unbounded");
+    connect.clean_start = false;
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect.clone()).await;
+    sub.subscribe("unbounded/t", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "unbounded-pub").await;
+    for i in 0..50 {
+        publisher.publish_at("unbounded/t", format!("{i}"), QoS::AtLeastOnce).await;
+    }
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    for i in 0..50 {
+        assert_eq!(sub.receive_and_ack().await.payload, format!("{i}"));
+    }
 }

@@ -8,9 +8,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tern_broker::config::Config;
 use tern_codec::{Connect, Packet, ProtocolVersion, Publish, QoS, Unsubscribe};
 use tern_test_support::raw::{connect_packet, publish_packet, qos_options, subscribe_packet};
-use tern_test_support::{pid, Event, MosquittoBroker, RawClient, TestBroker};
+use tern_test_support::{pid, Event, Mosquitto, RawClient, TestBroker};
 
 const V311: ProtocolVersion = ProtocolVersion::V311;
 const V5: ProtocolVersion = ProtocolVersion::V5;
@@ -60,14 +61,24 @@ impl Transcript {
 }
 
 /// Runs `exchange` against Mosquitto and against Tern and checks both transcripts are the same.
-async fn same_as_mosquitto<F, Fut>(mosquitto_config: &str, exchange: F)
+async fn same_as_mosquitto<F, Fut>(exchange: F)
 where
     F: Fn(SocketAddr) -> Fut,
     Fut: Future<Output = Transcript>,
 {
-    let mosquitto = MosquittoBroker::start(mosquitto_config);
-    let expected = exchange(mosquitto.addr()).await;
-    let tern = TestBroker::start_default().await;
+    same_as_mosquitto_configured("allow_anonymous true\n", Config::default(), exchange).await;
+}
+
+/// Like [`same_as_mosquitto`], with Mosquitto configured by `mosquitto_conf` (lines after its `listener`)
+/// and Tern by the equivalent `config`.
+async fn same_as_mosquitto_configured<F, Fut>(mosquitto_conf: &str, config: Config, exchange: F)
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = Transcript>,
+{
+    let mosquitto = Mosquitto::start_with(mosquitto_conf);
+    let expected = exchange(SocketAddr::from(([127, 0, 0, 1], mosquitto.port))).await;
+    let tern = TestBroker::start(config).await;
     let got = exchange(tern.addr()).await;
     assert_eq!(got, expected, "Tern (left) and Mosquitto (right) differ");
 }
@@ -83,7 +94,7 @@ async fn connected(addr: SocketAddr, version: ProtocolVersion, id: &str, t: &mut
 /// and the close after them; a first packet other than CONNECT closes.
 #[tokio::test]
 async fn connack_refusals_match_mosquitto() {
-    same_as_mosquitto("", |addr| async move {
+    same_as_mosquitto(|addr| async move {
         let mut t = Transcript::default();
         let mut bad_level = RawClient::tcp(addr, V311).await;
         bad_level.send_raw(&[0x10, 0x0D, 0, 4, b'M', b'Q', b'T', b'T', 6, 2, 0, 60, 0, 1, b'c']).await;
@@ -108,7 +119,7 @@ async fn connack_refusals_match_mosquitto() {
 /// SUBACK and UNSUBACK of 3.1.1, byte for byte.
 #[tokio::test]
 async fn suback_and_unsuback_bytes_match_mosquitto() {
-    same_as_mosquitto("", |addr| async move {
+    same_as_mosquitto(|addr| async move {
         let mut t = Transcript::default();
         let mut client = connected(addr, V311, "codes", &mut t).await;
         let filters = [
@@ -134,7 +145,7 @@ async fn suback_and_unsuback_bytes_match_mosquitto() {
 /// `$` topics against leading wildcards, as a 3.1.1 subscriber sees them.
 #[tokio::test]
 async fn routing_matches_mosquitto() {
-    same_as_mosquitto("", |addr| async move {
+    same_as_mosquitto(|addr| async move {
         let mut t = Transcript::default();
         let mut publisher = connected(addr, V311, "publisher", &mut t).await;
         publisher
@@ -171,7 +182,7 @@ async fn routing_matches_mosquitto() {
 /// checked in publish_qos.rs and connect.rs.)
 #[tokio::test]
 async fn v5_reason_codes_match_mosquitto() {
-    same_as_mosquitto("", |addr| async move {
+    same_as_mosquitto(|addr| async move {
         let mut t = Transcript::default();
         let mut client = connected(addr, V5, "reasons", &mut t).await;
         let mut publish = publish_packet("reasons/t", "x", QoS::AtLeastOnce);
@@ -192,6 +203,30 @@ async fn v5_reason_codes_match_mosquitto() {
         };
         client.send(Packet::Unsubscribe(unsubscribe)).await;
         t.record(&mut client, Duration::from_secs(5)).await;
+        t
+    })
+    .await;
+}
+
+/// `allow_anonymous false` without a password file: clients without a user name are not authorized, and
+/// neither are clients with one (there is nothing to check it against): 3.1.1 return code 5 for both.
+#[tokio::test]
+async fn allow_anonymous_false_without_password_file_matches_mosquitto() {
+    let mut config = Config::default();
+    config.security.allow_anonymous = Some(false);
+    same_as_mosquitto_configured("allow_anonymous false\n", config, |addr| async move {
+        let mut t = Transcript::default();
+        for username in [None, Some("bob")] {
+            let mut client = RawClient::tcp(addr, V311).await;
+            let connect = Connect {
+                username: username.map(Into::into),
+                password: username.map(|_| tern_codec::Bytes::from_static(b"secret")),
+                ..connect_packet(V311, "anon-or-not")
+            };
+            client.send(Packet::Connect(Box::new(connect))).await;
+            t.bytes(&mut client, 4).await;
+            t.record(&mut client, Duration::from_secs(5)).await;
+        }
         t
     })
     .await;

@@ -211,3 +211,22 @@ async fn broker_topic_aliases_stay_within_the_client_maximum_and_resolve() {
         assert_eq!(got.payload, topic);
     }
 }
+
+/// [MQTT-3.4.2-2], [MQTT-3.1.2-24] A reason string is left out of an acknowledgement when it would make it
+/// larger than the client's Maximum Packet Size; the acknowledgement itself is always sent.
+#[tokio::test]
+async fn reason_string_never_pushes_an_ack_over_the_client_maximum_packet_size() {
+    let mut config = Config::default();
+    config.limits.message_size_limit = 4;
+    let broker = TestBroker::start(config).await;
+    let mut connect = connect_packet(V5, "small-acks");
+    connect.properties.maximum_packet_size = Some(16);
+    let (mut client, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let ack = client.publish_at("rs/t", "too long", qos).await.expect("PUBACK or PUBREC");
+        assert_eq!(ack.reason_code, ReasonCode::QUOTA_EXCEEDED);
+        let packet = if qos == QoS::AtLeastOnce { Packet::PubAck(ack) } else { Packet::PubRec(ack) };
+        let size = packet.encoded_len(V5);
+        assert!(size <= 16, "{size}-byte acknowledgement sent to a client accepting 16: {packet:?}");
+    }
+}

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tern_broker::config::{Config, ListenerConfig};
-use tern_broker::Broker;
+use tern_broker::{Broker, RunningBroker};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
+
+use crate::logging::LogSinks;
 
 /// Run the MQTT broker.
 #[derive(Debug, Args)]
@@ -26,6 +29,12 @@ pub struct BrokerArgs {
     /// Check the configuration file and exit: 0 if it is valid, 1 with the problems otherwise.
     #[arg(long)]
     pub test_config: bool,
+    /// Serve Prometheus /metrics, health probes and the admin API on this address (e.g. 127.0.0.1:9883).
+    #[arg(long = "http", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Bearer token for the admin API (required for a non-loopback --http address).
+    #[arg(long = "http-token", value_name = "TOKEN", env = "TERN_HTTP_TOKEN", hide_env_values = true)]
+    pub http_token: Option<String>,
 }
 
 /// The configuration the arguments describe.
@@ -50,6 +59,12 @@ fn configuration(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>)> {
         }
     }
     config.log.verbose |= args.verbose;
+    if let Some(listen) = &args.http {
+        config.http.listen = Some(listen.clone());
+    }
+    if let Some(token) = &args.http_token {
+        config.http.token = Some(token.clone());
+    }
     Ok((config, notices))
 }
 
@@ -66,7 +81,8 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         print!("{}", config.to_toml()?);
         return Ok(());
     }
-    crate::logging::init(config.log.verbose);
+    let sinks = crate::logging::init(config.log.verbose, &config.log.types, &config.log.dest)
+        .context("opening the log destinations")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         // Handlers first: a SIGHUP (say from logrotate) arriving while the broker starts must not kill it.
@@ -85,7 +101,8 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         }
         let pid_file = config.pid_file.clone();
         let broker = Broker::new(config).start().await.context("starting the broker")?;
-        serve_signals(&broker, &args, signals).await?;
+        sinks.publish_to(broker.shared().clone());
+        serve_signals(&broker, &args, &sinks, signals).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;
         if let Some(pid_file) = pid_file {
@@ -97,7 +114,6 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
 
 /// The signals the broker handles, listened to from before it starts.
 struct Signals {
-    int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
 }
@@ -105,35 +121,57 @@ struct Signals {
 impl Signals {
     fn new() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-        })
+        Ok(Signals { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
     }
 }
 
-/// Runs until SIGINT (Ctrl-C) or SIGTERM; SIGHUP reloads the configuration file's security settings.
+/// A reload asked for through the admin API, with where to send its outcome.
+type ReloadRequest = oneshot::Sender<Result<String, String>>;
+
+/// Runs until Ctrl-C or SIGTERM. SIGHUP (and `POST /api/v1/reload`) reopens the log files and reloads the
+/// configuration file's security settings.
 async fn serve_signals(
-    broker: &tern_broker::RunningBroker,
+    broker: &RunningBroker,
     args: &BrokerArgs,
+    sinks: &LogSinks,
     mut signals: Signals,
 ) -> anyhow::Result<()> {
+    let (requests, mut requested) = mpsc::channel::<ReloadRequest>(4);
+    broker.shared().set_reload_hook(std::sync::Arc::new(move || {
+        let requests = requests.clone();
+        Box::pin(async move {
+            let (reply, outcome) = oneshot::channel();
+            requests.send(reply).await.map_err(|_| "the broker is stopping".to_owned())?;
+            outcome.await.map_err(|_| "the broker is stopping".to_owned())?
+        })
+    }));
     loop {
         tokio::select! {
-            _ = signals.int.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = signals.term.recv() => return Ok(()),
-            _ = signals.hup.recv() => reload(broker, args),
+            _ = signals.hup.recv() => {
+                let _ = reload(broker, args, sinks);
+            }
+            Some(reply) = requested.recv() => {
+                let _ = reply.send(reload(broker, args, sinks));
+            }
         }
     }
 }
 
-/// Re-reads the configuration file. Any problem keeps the settings in force and is logged with its place.
-fn reload(broker: &tern_broker::RunningBroker, args: &BrokerArgs) {
+/// Reopens the log files and re-reads the configuration file. Any problem keeps the settings in force and
+/// is logged with its place.
+fn reload(broker: &RunningBroker, args: &BrokerArgs, sinks: &LogSinks) -> Result<String, String> {
+    sinks.reopen();
     info!("Reloading config.");
     let result =
         configuration(args).and_then(|(config, _)| broker.reload(&config).map_err(anyhow::Error::from));
-    if let Err(e) = result {
-        tracing::error!("Reload failed, previous configuration stays in force: {}", crate::error_chain(&e));
+    match result {
+        Ok(()) => Ok("configuration reloaded".to_owned()),
+        Err(e) => {
+            let why = crate::error_chain(&e);
+            tracing::error!("Reload failed, previous configuration stays in force: {why}");
+            Err(why)
+        }
     }
 }

@@ -6,8 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{run, tern, tool, Mosquitto};
+use common::{run, tern, tool};
 use tern_broker::auth::password::PasswordFile;
+use tern_test_support::mosquitto::Mosquitto;
 
 fn passwd(real: bool, args: &[&str], stdin: &[u8]) -> std::process::Output {
     run(tool(real, "passwd", args), stdin)

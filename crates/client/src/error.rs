@@ -52,4 +52,10 @@ pub enum ClientError {
     /// The message was for a topic the client will not send to (e.g. a wildcard).
     #[error("invalid topic {0:?}")]
     InvalidTopic(String),
+    /// The packet is larger than the server's Maximum Packet Size (MQTT 5.0 CONNACK), so it was not sent.
+    #[error("[MQTT-3.2.2-15] packet of {size} bytes is larger than the server's Maximum Packet Size {max}")]
+    PacketTooLarge { size: usize, max: u32 },
+    /// The message's topic alias is not one the client may send.
+    #[error("{0}")]
+    TopicAlias(String),
 }

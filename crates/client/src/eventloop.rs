@@ -1,6 +1,8 @@
-//! The event loop: the one task that owns the connection and the session state. The [`Client`] handles
-//! send it requests over a channel; it sends back completions on oneshot channels and incoming messages as
-//! [`Event`]s. Keep-alive and reconnection live here too.
+//! The event loop: the one task that owns the network connection and the protocol state, and the only place
+//! that does I/O for them. The [`Client`] handles send it requests over a channel; it sends back completions
+//! on oneshot channels and incoming messages as [`Event`]s. The rules it applies are those of the sans-I/O
+//! state it drives: the session (`session`, on tern-proto's inflight and exactly-once state machines) and
+//! the network connection's limits, topic aliases and keep-alive (`connection`). Reconnection lives here too.
 //!
 //! [`Client`]: crate::Client
 
@@ -9,17 +11,22 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tern_codec::{
-    decode, encode, ByteString, ConnAck, Disconnect, Limits, Packet, Properties, ProtocolVersion, Publish,
-    ReasonCode, SubAck, Subscribe, SubscriptionRequest, UnsubAck, Unsubscribe,
+    decode, encode, Ack, ByteString, ConnAck, Disconnect, Limits, Packet, Properties, ProtocolVersion,
+    Publish, QoS, ReasonCode, SubAck, Subscribe, SubscriptionRequest, UnsubAck, Unsubscribe,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
+use crate::connection::Connection;
 use crate::error::{ClientError, ConnectError};
 use crate::options::ConnectOptions;
-use crate::state::{PubRecOutcome, Publishing, Session};
+use crate::session::{PubRecAction, Publishing, Session};
 use crate::trace::{trace_received, trace_sent};
 use crate::transport::{open, Conn};
+
+/// How long queued packets (acknowledgements, a DISCONNECT naming a violation) may take to go out before the
+/// connection is closed on a protocol error.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Something that happened on the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +74,17 @@ pub(crate) enum Token {
 }
 
 impl Token {
+    /// Hands a publish its outcome; a subscribe or unsubscribe only ever ends this way by failing.
+    fn finish(self, outcome: PublishOutcome) {
+        match (self, outcome) {
+            (Token::Publish(t), outcome) => {
+                let _ = t.send(outcome);
+            }
+            (other, Err(e)) => other.fail(e),
+            (other, Ok(_)) => other.fail(ClientError::Closed),
+        }
+    }
+
     fn fail(self, e: ClientError) {
         match self {
             Token::Publish(t) => {
@@ -137,48 +155,56 @@ enum End {
     Lost(DisconnectReason),
 }
 
+/// The present time on tokio's clock (which tests can pause), for the sans-I/O state.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
 pub(crate) struct EventLoop {
     options: ConnectOptions,
-    conn: Conn,
+    transport: Conn,
+    /// Bytes read and not decoded yet.
     buf: BytesMut,
+    /// Packets encoded and not written yet.
     out: BytesMut,
+    /// The session: survives reconnections.
     session: Session<Token>,
+    /// The network connection's state: replaced on each reconnection.
+    connection: Connection,
     requests: mpsc::Receiver<Request>,
     requests_open: bool,
     events: mpsc::Sender<Event>,
     version: ProtocolVersion,
     limits: Limits,
-    keep_alive: Duration,
-    last_sent: Instant,
-    ping_sent: Option<Instant>,
 }
 
 impl EventLoop {
     pub(crate) fn new(
-        mut options: ConnectOptions,
+        options: ConnectOptions,
         established: Established,
         requests: mpsc::Receiver<Request>,
         events: mpsc::Sender<Event>,
     ) -> Self {
         let version = options.connect.protocol;
-        let mut session = Session::new(usize::from(options.max_inflight));
-        apply_connack(&mut options, &mut session, &established.connack);
-        let keep_alive = effective_keep_alive(&options, &established.connack);
-        EventLoop {
+        let props = &options.connect.properties;
+        // The Receive Maximum we announced (65,535 when absent, 3.1.2.11.3; 3.x has no such limit).
+        let receive_maximum =
+            if version.is_v5() { props.receive_maximum.unwrap_or(u16::MAX) } else { u16::MAX };
+        let mut event_loop = EventLoop {
             limits: Limits { version, max_packet_size: options.max_packet_size },
+            session: Session::new(version, options.max_inflight, receive_maximum),
+            connection: Connection::new(&options, &established.connack, now()),
             options,
-            conn: established.conn,
+            transport: established.conn,
             buf: established.buf,
             out: BytesMut::new(),
-            session,
             requests,
             requests_open: true,
             events,
             version,
-            keep_alive,
-            last_sent: Instant::now(),
-            ping_sent: None,
-        }
+        };
+        event_loop.resume(&established.connack);
+        event_loop
     }
 
     /// Runs until the application disconnects, or the connection is lost and reconnection is off.
@@ -199,6 +225,31 @@ impl EventLoop {
         }
     }
 
+    /// Takes up a connection the server accepted: its limits, what to send again, what is done. Keeps an
+    /// assigned client identifier for reconnecting to the same session.
+    fn resume(&mut self, connack: &ConnAck) {
+        if let Some(id) = &connack.properties.assigned_client_identifier {
+            self.options.connect.client_id = id.clone();
+        }
+        self.connection = Connection::new(&self.options, connack, now());
+        let server_receive_maximum = connack.properties.receive_maximum.unwrap_or(u16::MAX);
+        let resumed = self.session.connected(
+            connack.session_present,
+            server_receive_maximum,
+            self.connection.max_packet_size(),
+        );
+        for (token, outcome) in resumed.finished {
+            token.finish(outcome);
+        }
+        for packet in resumed.resend {
+            match packet {
+                Packet::Publish(publish) => self.send_publish(publish),
+                other => self.queue_checked(&other),
+            }
+        }
+        self.release_queued();
+    }
+
     /// Reconnects with back-off; false when reconnection is off or the application went away meanwhile.
     async fn reconnect(&mut self) -> bool {
         let Some(policy) = self.options.reconnect else { return false };
@@ -210,24 +261,10 @@ impl EventLoop {
             tokio::time::sleep(delay).await;
             match handshake(&self.options).await {
                 Ok(established) => {
-                    apply_connack(&mut self.options, &mut self.session, &established.connack);
-                    self.keep_alive = effective_keep_alive(&self.options, &established.connack);
-                    self.conn = established.conn;
+                    self.transport = established.conn;
                     self.buf = established.buf;
                     self.out.clear();
-                    self.ping_sent = None;
-                    self.last_sent = Instant::now();
-                    let (packets, completed) = self.session.resend(established.connack.session_present);
-                    for token in completed {
-                        if let Token::Publish(t) = token {
-                            let _ = t.send(Ok(ReasonCode::SUCCESS));
-                        }
-                    }
-                    for packet in packets {
-                        if self.queue(&packet).is_err() {
-                            continue;
-                        }
-                    }
+                    self.resume(&established.connack);
                     let _ = self.events.send(Event::Reconnected(established.connack)).await;
                     return true;
                 }
@@ -245,20 +282,34 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Queues a packet built by the protocol state (an acknowledgement, PINGREQ, a PUBLISH checked on its
+    /// way in), which encodes by construction; a failure is logged, never expected.
+    fn queue_checked(&mut self, packet: &Packet) {
+        if let Err(e) = self.queue(packet) {
+            tracing::error!(error = %e, packet = ?packet.packet_type(), "could not encode");
+        }
+    }
+
+    /// Sends a PUBLISH that the session let through, with a topic alias when the client chooses them.
+    fn send_publish(&mut self, mut publish: Publish) {
+        self.connection.outgoing(&mut publish);
+        self.queue_checked(&Packet::Publish(publish));
+    }
+
     async fn flush(&mut self) -> Result<(), DisconnectReason> {
         if self.out.is_empty() {
             return Ok(());
         }
         let data = self.out.split().freeze();
-        self.conn.write(data).await.map_err(|e| DisconnectReason::Io(e.to_string()))?;
-        self.last_sent = Instant::now();
+        self.transport.write(data).await.map_err(|e| DisconnectReason::Io(e.to_string()))?;
+        self.connection.keep_alive.sent(now());
         Ok(())
     }
 
     async fn serve(&mut self) -> End {
         // Packets that arrived with the CONNACK (e.g. queued messages of a persistent session).
         if let Err(reason) = self.handle_input().await {
-            return End::Lost(reason);
+            return self.abort(reason).await;
         }
         loop {
             if let Err(reason) = self.flush().await {
@@ -267,18 +318,18 @@ impl EventLoop {
             if !self.requests_open && self.events.is_closed() {
                 return self.disconnect(Disconnect::default()).await;
             }
-            let keep_alive = !self.keep_alive.is_zero();
-            let deadline = match self.ping_sent {
-                Some(sent) => sent + self.keep_alive,
-                None => self.last_sent + self.keep_alive,
-            };
+            let keep_alive = &self.connection.keep_alive;
+            let timer = keep_alive.pingresp_deadline().or_else(|| keep_alive.next_ping());
+            let deadline =
+                timer.map(Instant::from_std).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                read = self.conn.read(&mut self.buf) => match read {
+                read = self.transport.read(&mut self.buf) => match read {
                     Ok(0) => return End::Lost(DisconnectReason::Closed),
                     Err(e) => return End::Lost(DisconnectReason::Io(e.to_string())),
                     Ok(_) => {
+                        self.connection.keep_alive.received(now());
                         if let Err(reason) = self.handle_input().await {
-                            return End::Lost(reason);
+                            return self.abort(reason).await;
                         }
                     }
                 },
@@ -291,67 +342,112 @@ impl EventLoop {
                     }
                     Some(request) => self.handle_request(request),
                 },
-                _ = sleep_until(deadline), if keep_alive => {
-                    if self.ping_sent.is_some() {
+                _ = sleep_until(deadline), if timer.is_some() => {
+                    let now = now();
+                    if self.connection.keep_alive.pingresp_overdue(now) {
                         return End::Lost(DisconnectReason::KeepAliveTimeout);
                     }
-                    // [MQTT-3.1.2-23] send PINGREQ when nothing else was sent within the keep-alive.
-                    if self.queue(&Packet::PingReq).is_ok() {
-                        self.ping_sent = Some(Instant::now());
+                    if self.connection.keep_alive.ping_due(now) {
+                        // [MQTT-3.1.2-23] send PINGREQ when nothing else was sent within the keep-alive.
+                        self.queue_checked(&Packet::PingReq);
+                        self.connection.keep_alive.ping_sent(now);
                     }
                 }
             }
         }
     }
 
-    async fn disconnect(&mut self, d: Disconnect) -> End {
-        if self.queue(&Packet::Disconnect(d)).is_ok() {
+    /// Ends a connection on a protocol error: what is queued (acknowledgements, the DISCONNECT naming the
+    /// violation) goes out first, briefly, then the connection closes.
+    async fn abort(&mut self, reason: DisconnectReason) -> End {
+        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, self.flush()).await;
+        self.transport.close().await;
+        End::Lost(reason)
+    }
+
+    /// A violation by the server: for 5.0 a DISCONNECT with its reason code is queued [MQTT-4.13.2-1].
+    fn violation(&mut self, code: ReasonCode, why: String) -> DisconnectReason {
+        if self.version.is_v5() {
+            self.queue_checked(&Packet::Disconnect(Disconnect::new(code)));
+        }
+        DisconnectReason::Protocol(why)
+    }
+
+    async fn disconnect(&mut self, mut d: Disconnect) -> End {
+        let mut packet = Packet::Disconnect(d.clone());
+        if self.connection.check_size(&packet).is_err() {
+            // Reason String and User Properties are the parts a sender drops to fit the Maximum Packet Size.
+            d.properties.reason_string = None;
+            d.properties.user_properties.clear();
+            packet = Packet::Disconnect(d);
+        }
+        if self.queue(&packet).is_ok() {
             let _ = self.flush().await;
         }
-        self.conn.close().await;
+        self.transport.close().await;
         End::Requested
     }
 
     fn handle_request(&mut self, request: Request) {
         match request {
-            Request::Publish(publish, done) => match self.session.publish(publish, Token::Publish(done)) {
-                Publishing::Send(p, token) => {
-                    let sent = self.queue(&Packet::Publish(p));
-                    if let Some(Token::Publish(t)) = token {
-                        let _ = t.send(sent.map(|()| ReasonCode::SUCCESS));
-                    }
+            Request::Publish(publish, done) => {
+                if let Err(e) = self.check_publish(&publish) {
+                    let _ = done.send(Err(e));
+                    return;
                 }
-                Publishing::Queued => {}
-            },
-            Request::Subscribe(filters, properties, done) => {
-                match self.session.start_request(Token::Subscribe(done)) {
-                    Ok(packet_id) => {
-                        let packet = Packet::Subscribe(Subscribe { packet_id, filters, properties });
-                        if let Err(e) = self.queue(&packet) {
-                            self.fail_request(packet_id, e);
+                match self.session.publish(publish, Token::Publish(done)) {
+                    Publishing::Send(publish, token) => {
+                        self.send_publish(publish);
+                        if let Some(token) = token {
+                            token.finish(Ok(ReasonCode::SUCCESS));
                         }
                     }
-                    Err(token) => token.fail(ClientError::Closed),
+                    Publishing::Queued => {}
+                    Publishing::Refused(token, e) => token.fail(e),
                 }
             }
+            Request::Subscribe(filters, properties, done) => {
+                let packet = Subscribe { packet_id: NonZeroU16::MIN, filters, properties };
+                self.send_request(Packet::Subscribe(packet), Token::Subscribe(done));
+            }
             Request::Unsubscribe(filters, properties, done) => {
-                match self.session.start_request(Token::Unsubscribe(done)) {
-                    Ok(packet_id) => {
-                        let packet = Packet::Unsubscribe(Unsubscribe { packet_id, filters, properties });
-                        if let Err(e) = self.queue(&packet) {
-                            self.fail_request(packet_id, e);
-                        }
-                    }
-                    Err(token) => token.fail(ClientError::Closed),
-                }
+                let packet = Unsubscribe { packet_id: NonZeroU16::MIN, filters, properties };
+                self.send_request(Packet::Unsubscribe(packet), Token::Unsubscribe(done));
             }
             Request::Disconnect(..) => {}
         }
     }
 
-    fn fail_request(&mut self, id: NonZeroU16, e: ClientError) {
-        if let Ok(token) = self.session.finish_request(id) {
-            token.fail(e);
+    /// Refuses a PUBLISH the server must not receive before it takes a packet identifier or a topic alias:
+    /// what the codec would not encode, a topic alias out of range.
+    fn check_publish(&self, publish: &Publish) -> Result<(), ClientError> {
+        self.connection.check_alias(publish)?;
+        let mut probe = publish.clone();
+        probe.dup = false;
+        probe.packet_id = (probe.qos != QoS::AtMostOnce).then_some(NonZeroU16::MIN);
+        Packet::Publish(probe).check(self.version)?;
+        Ok(())
+    }
+
+    /// Sends a SUBSCRIBE or UNSUBSCRIBE under a reserved packet identifier, unless it cannot be sent.
+    fn send_request(&mut self, mut packet: Packet, token: Token) {
+        let checked = self.connection.check_size(&packet).and_then(|()| Ok(packet.check(self.version)?));
+        if let Err(e) = checked {
+            return token.fail(e);
+        }
+        let id = match self.session.start_request(token) {
+            Ok(id) => id,
+            Err(token) => return token.fail(ClientError::Closed),
+        };
+        match &mut packet {
+            Packet::Subscribe(s) => s.packet_id = id,
+            Packet::Unsubscribe(u) => u.packet_id = id,
+            _ => {}
+        }
+        if let Err(e) = self.queue(&packet) {
+            if let Ok(token) = self.session.finish_request(id) {
+                token.fail(e);
+            }
         }
     }
 
@@ -360,7 +456,7 @@ impl EventLoop {
             let packet = match decode(&mut self.buf, &self.limits) {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(DisconnectReason::Protocol(e.to_string())),
+                Err(e) => return Err(self.violation(e.reason_code(), e.to_string())),
             };
             trace_received(&self.options.connect.client_id, &packet);
             self.handle_packet(packet).await?;
@@ -368,93 +464,82 @@ impl EventLoop {
     }
 
     async fn handle_packet(&mut self, packet: Packet) -> Result<(), DisconnectReason> {
-        let protocol = |e: crate::state::SessionError| DisconnectReason::Protocol(e.to_string());
+        let protocol_error = ReasonCode::PROTOCOL_ERROR;
         match packet {
-            Packet::Publish(publish) => {
-                let (deliver, ack) = self.session.handle_incoming_publish(&publish);
+            Packet::Publish(mut publish) => {
+                if let Err(e) = self.connection.incoming(&mut publish) {
+                    return Err(self.violation(e.reason_code(), e.to_string()));
+                }
+                let (deliver, ack) = match self.session.on_publish(&publish) {
+                    Ok(outcome) => outcome,
+                    Err(e) => return Err(self.violation(e.reason_code(), e.to_string())),
+                };
                 if deliver {
                     // A closed receiver only means the application stopped listening.
                     let _ = self.events.send(Event::Message(publish)).await;
                 }
                 if let Some(ack) = ack {
-                    self.queue(&ack).map_err(|e| DisconnectReason::Protocol(e.to_string()))?;
+                    self.queue_checked(&ack);
                 }
             }
-            Packet::PubAck(ack) => {
-                let token = self.session.handle_puback(&ack).map_err(protocol)?;
-                complete_publish(token, ack.reason_code);
-                self.release_queued();
-            }
-            Packet::PubRec(ack) => match self.session.handle_pubrec(&ack).map_err(protocol)? {
-                PubRecOutcome::SendPubRel(rel) => {
-                    self.queue(&rel).map_err(|e| DisconnectReason::Protocol(e.to_string()))?;
-                }
-                PubRecOutcome::Refused(token, code) => {
+            Packet::PubAck(ack) => match self.session.on_puback(&ack) {
+                Ok((token, code)) => {
                     complete_publish(token, code);
                     self.release_queued();
                 }
+                Err(e) => return Err(self.violation(protocol_error, e.to_string())),
             },
-            Packet::PubComp(ack) => {
-                let token = self.session.handle_pubcomp(&ack).map_err(protocol)?;
-                complete_publish(token, ack.reason_code);
-                self.release_queued();
-            }
+            Packet::PubRec(ack) => match self.session.on_pubrec(&ack) {
+                Ok(PubRecAction::Release(id)) => self.queue_checked(&Packet::PubRel(Ack::new(id))),
+                Ok(PubRecAction::Refused(token, code)) => {
+                    complete_publish(token, code);
+                    self.release_queued();
+                }
+                Err(e) => return Err(self.violation(protocol_error, e.to_string())),
+            },
+            Packet::PubComp(ack) => match self.session.on_pubcomp(&ack) {
+                Ok((token, code)) => {
+                    complete_publish(token, code);
+                    self.release_queued();
+                }
+                Err(e) => return Err(self.violation(protocol_error, e.to_string())),
+            },
             Packet::PubRel(ack) => {
-                let comp = self.session.handle_pubrel(&ack);
-                self.queue(&comp).map_err(|e| DisconnectReason::Protocol(e.to_string()))?;
+                let comp = self.session.on_pubrel(&ack);
+                self.queue_checked(&comp);
             }
-            Packet::SubAck(suback) => {
-                if let Token::Subscribe(t) =
-                    self.session.finish_request(suback.packet_id).map_err(protocol)?
-                {
+            Packet::SubAck(suback) => match self.session.finish_request(suback.packet_id) {
+                Ok(Token::Subscribe(t)) => {
                     let _ = t.send(Ok(suback));
                 }
-            }
-            Packet::UnsubAck(unsuback) => {
-                if let Token::Unsubscribe(t) =
-                    self.session.finish_request(unsuback.packet_id).map_err(protocol)?
-                {
+                Ok(other) => other.fail(ClientError::Closed),
+                Err(e) => return Err(self.violation(protocol_error, e.to_string())),
+            },
+            Packet::UnsubAck(unsuback) => match self.session.finish_request(unsuback.packet_id) {
+                Ok(Token::Unsubscribe(t)) => {
                     let _ = t.send(Ok(unsuback));
                 }
-            }
-            Packet::PingResp => self.ping_sent = None,
+                Ok(other) => other.fail(ClientError::Closed),
+                Err(e) => return Err(self.violation(protocol_error, e.to_string())),
+            },
+            Packet::PingResp => {}
             Packet::Disconnect(d) => return Err(DisconnectReason::Server(Box::new(d))),
             Packet::Auth(_) => {}
             other => {
-                return Err(DisconnectReason::Protocol(format!(
-                    "[MQTT-3.1.0-2] unexpected {:?} from the server",
-                    other.packet_type()
-                )))
+                let why = format!("[MQTT-3.1.0-2] unexpected {:?} from the server", other.packet_type());
+                return Err(self.violation(protocol_error, why));
             }
         }
         Ok(())
     }
 
     fn release_queued(&mut self) {
-        for p in self.session.release_queued() {
-            let _ = self.queue(&Packet::Publish(p));
+        for publish in self.session.release_queued() {
+            self.send_publish(publish);
         }
     }
 }
 
 fn complete_publish(token: Token, code: ReasonCode) {
-    if let Token::Publish(t) = token {
-        let _ = t.send(if code.is_error() { Err(ClientError::Refused(code)) } else { Ok(code) });
-    }
-}
-
-/// Takes what the server's CONNACK tells the client: its Receive Maximum bounds the inflight window
-/// [MQTT-3.3.4-7]; an assigned client identifier is kept for reconnecting to the same session.
-fn apply_connack(options: &mut ConnectOptions, session: &mut Session<Token>, connack: &ConnAck) {
-    let server_max = connack.properties.receive_maximum.unwrap_or(u16::MAX);
-    session.set_window(usize::from(options.max_inflight.min(server_max)));
-    if let Some(id) = &connack.properties.assigned_client_identifier {
-        options.connect.client_id = id.clone();
-    }
-}
-
-/// The keep-alive in force: the server's Server Keep Alive when it sent one [MQTT-3.2.2-21].
-fn effective_keep_alive(options: &ConnectOptions, connack: &ConnAck) -> Duration {
-    let secs = connack.properties.server_keep_alive.unwrap_or(options.connect.keep_alive);
-    Duration::from_secs(u64::from(secs))
+    token.finish(if code.is_error() { Err(ClientError::Refused(code)) } else { Ok(code) });
 }

@@ -40,6 +40,9 @@ pub struct ConnectOptions {
     pub max_inflight: u16,
     /// Largest packet accepted from the server.
     pub max_packet_size: u32,
+    /// Topic aliases the client sets on its own PUBLISH packets (MQTT 5.0), at most the server's Topic Alias
+    /// Maximum: repeated topics then travel as a two-byte number. 0 (the default) sends topic names only.
+    pub outbound_topic_aliases: u16,
     /// Capacity of the event channel; a full channel stops reading from the socket (backpressure).
     pub event_capacity: usize,
     /// Reconnect after the connection is lost, or `None` to end the event loop.
@@ -60,6 +63,7 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(30),
             max_inflight: 20,
             max_packet_size: 268_435_460,
+            outbound_topic_aliases: 0,
             event_capacity: 1024,
             reconnect: None,
         }
@@ -124,6 +128,20 @@ impl ConnectOptions {
 
     pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
         self.reconnect = Some(reconnect);
+        self
+    }
+
+    /// MQTT 5.0 Topic Alias Maximum announced in CONNECT: the server may then send up to `n` topic aliases,
+    /// which the client resolves; messages always reach the application with their topic name.
+    pub fn topic_alias_maximum(mut self, n: u16) -> Self {
+        self.connect.properties.topic_alias_maximum = Some(n);
+        self
+    }
+
+    /// Lets the client set up to `n` topic aliases on the messages it publishes (MQTT 5.0), within the
+    /// server's Topic Alias Maximum. Messages then must not carry a topic alias of their own.
+    pub fn outbound_topic_aliases(mut self, n: u16) -> Self {
+        self.outbound_topic_aliases = n;
         self
     }
 

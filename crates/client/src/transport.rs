@@ -1,5 +1,5 @@
 //! The byte streams MQTT runs over: TCP, TLS, WebSocket (subprotocol `mqtt`, binary frames), WebSocket over
-//! TLS, and Unix domain sockets. The event loop sees one [`Conn`] whatever the transport.
+//! TLS, and Unix domain sockets. The event loop sees one `Conn` whatever the transport.
 
 use std::io;
 use std::path::PathBuf;

@@ -11,6 +11,10 @@
 //! for 3.x peers). Packet identifiers are allocated round-robin and never reused while their exchange is
 //! open [MQTT-2.2.1-3]. Entries stay in send order so a reconnecting session redelivers them in order, with
 //! DUP set on PUBLISH and PUBREL sent again for exchanges past PUBREC [MQTT-4.4.0-1].
+//!
+//! A client's SUBSCRIBE and UNSUBSCRIBE packets draw from the same identifier space as its PUBLISH packets
+//! [MQTT-2.2.1-3]: [`Outbound::reserve_id`] holds an identifier for one until its SUBACK or UNSUBACK, outside
+//! the window.
 
 use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU16;
@@ -66,7 +70,7 @@ pub enum PubRecOutcome<M> {
 pub struct Outbound<M> {
     window: u16,
     inflight: VecDeque<Inflight<M>>,
-    /// Identifiers of `inflight`, for allocation without a scan.
+    /// Identifiers of `inflight` and reserved ones, for allocation without a scan.
     open_ids: HashSet<u16>,
     last_id: u16,
 }
@@ -106,7 +110,7 @@ impl<M> Outbound<M> {
         self.inflight.iter().position(|e| e.packet_id == id)
     }
 
-    /// Whether `id` belongs to an open exchange.
+    /// Whether `id` belongs to an open exchange or is reserved.
     pub fn contains(&self, id: NonZeroU16) -> bool {
         self.open_ids.contains(&id.get())
     }
@@ -118,7 +122,7 @@ impl<M> Outbound<M> {
     }
 
     fn allocate_id(&mut self) -> Option<NonZeroU16> {
-        if self.inflight.len() >= usize::from(u16::MAX) {
+        if self.open_ids.len() >= usize::from(u16::MAX) {
             return None;
         }
         loop {
@@ -148,6 +152,21 @@ impl<M> Outbound<M> {
         self.open_ids.insert(packet_id.get());
         self.inflight.push_back(Inflight { packet_id, qos, state, message: Some(message) });
         Ok(packet_id)
+    }
+
+    /// Reserves a free packet identifier for a packet that is not a PUBLISH but needs one (SUBSCRIBE,
+    /// UNSUBSCRIBE), so no exchange opened meanwhile takes it [MQTT-2.2.1-3]; `None` when all are in use.
+    /// Reserved identifiers do not count against the window.
+    pub fn reserve_id(&mut self) -> Option<NonZeroU16> {
+        let id = self.allocate_id()?;
+        self.open_ids.insert(id.get());
+        Some(id)
+    }
+
+    /// Frees an identifier taken by [`Outbound::reserve_id`] (its SUBACK or UNSUBACK arrived). Returns false
+    /// when `id` was not reserved, including when it belongs to an open PUBLISH exchange, which stays open.
+    pub fn release_id(&mut self, id: NonZeroU16) -> bool {
+        self.position(id).is_none() && self.open_ids.remove(&id.get())
     }
 
     /// Re-opens an exchange restored from storage or handed over from another connection, keeping its
@@ -205,7 +224,8 @@ impl<M> Outbound<M> {
         self.inflight.iter()
     }
 
-    /// Takes every open exchange out, e.g. to hand the session to a new connection or to store it.
+    /// Takes every open exchange out, e.g. to hand the session to a new connection or to store it. Reserved
+    /// identifiers are forgotten too.
     pub fn drain(&mut self) -> impl Iterator<Item = Inflight<M>> + '_ {
         self.open_ids.clear();
         self.inflight.drain(..)
@@ -330,6 +350,60 @@ mod tests {
                 (c, OutboundState::AwaitingPubRec, Some("c")),
             ]
         );
+    }
+
+    #[test]
+    fn reserved_ids_are_skipped_by_publish_and_released_once_mqtt_2_2_1_3() {
+        let mut out = Outbound::new(1);
+        let sub = out.reserve_id().unwrap();
+        assert_eq!(sub, id(1));
+        assert!(out.contains(sub));
+        // Reserved identifiers are outside the window: a PUBLISH can still be sent, under another id.
+        assert!(!out.is_full());
+        let p = out.send(QoS::AtLeastOnce, "m").unwrap();
+        assert_eq!(p, id(2));
+        // An id in use by a PUBLISH exchange is not a reservation: releasing it leaves the exchange open.
+        assert!(!out.release_id(p));
+        assert_eq!(out.len(), 1);
+        assert!(out.release_id(sub));
+        assert!(!out.release_id(sub));
+        assert!(!out.contains(sub));
+        assert_eq!(out.on_puback(p), Ok(Some("m")));
+    }
+
+    #[test]
+    fn reservations_count_towards_identifier_exhaustion() {
+        let mut out: Outbound<u8> = Outbound::new(1);
+        for _ in 0..u16::MAX {
+            out.reserve_id().unwrap();
+        }
+        assert_eq!(out.reserve_id(), None);
+        assert_eq!(out.send(QoS::AtLeastOnce, 1), Err(1));
+        assert!(out.release_id(id(7)));
+        assert_eq!(out.send(QoS::AtLeastOnce, 1), Ok(id(7)));
+    }
+
+    #[test]
+    fn drain_and_restore_keep_order_ids_and_states() {
+        // A client reconnecting drains its window and restores what it resends [MQTT-4.4.0-1].
+        let mut out = Outbound::new(10);
+        let a = out.send(QoS::ExactlyOnce, "a").unwrap();
+        let b = out.send(QoS::AtLeastOnce, "b").unwrap();
+        out.reserve_id().unwrap();
+        out.on_pubrec(a, ReasonCode::SUCCESS).unwrap();
+        let entries: Vec<_> = out.drain().collect();
+        assert!(out.is_empty());
+        assert!(!out.contains(a) && !out.contains(b));
+        for e in entries.into_iter().rev() {
+            out.restore(e);
+        }
+        assert_eq!(
+            out.iter().map(|e| (e.packet_id, e.state)).collect::<Vec<_>>(),
+            vec![(b, OutboundState::AwaitingPubAck), (a, OutboundState::AwaitingPubComp)]
+        );
+        assert_eq!(out.on_pubcomp(a), Ok(()));
+        // Allocation continues after the last identifier, skipping the restored one.
+        assert_eq!(out.send(QoS::AtLeastOnce, "c").map(NonZeroU16::get), Ok(4));
     }
 
     #[test]

@@ -22,19 +22,27 @@
 //! - [`raw`]: [`RawClient`], MQTT frames over a TcpStream, for exact wire behaviour; packet builders
 //! - [`mosquitto`]: a real Mosquitto broker with a generated configuration, for client interop tests
 //! - [`pki`]: CA, server and client certificates and CRLs for TLS tests
-//! - [`process`]: free ports, the `tern` binary, a real `mosquitto`, third-party tools that must be present
+//! - [`inprocess`]: a Tern broker in this process configured with mosquitto.conf lines, like [`mosquitto`]'s
+//! - [`server`]: [`AnyBroker`], either of them, for tests that run against both
+//! - [`proxy`]: a lossy link between a client and a broker: lost packets, cut connections
+//! - [`process`]: free ports, the `tern` binary, third-party tools that must be present
 
 pub mod broker;
+pub mod inprocess;
 pub mod mosquitto;
 pub mod pki;
 pub mod process;
+pub mod proxy;
 pub mod raw;
+pub mod server;
 
 pub use broker::TestBroker;
+pub use mosquitto::Mosquitto;
 pub use process::{
     free_port, require_node_package, require_python_module, require_tool, run_checked, workspace_root,
-    ChildGuard, MosquittoBroker, TernBroker,
+    ChildGuard, TernBroker,
 };
 pub use raw::{
     connect_packet, pid, publish_packet, qos_options, subscribe_packet, Event, RawClient, TIMEOUT,
 };
+pub use server::{AnyBroker, BrokerKind, BROKER_KINDS};

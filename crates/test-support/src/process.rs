@@ -1,6 +1,6 @@
-//! Other processes in tests: the `tern` binary, a real `mosquitto` to compare with, and third-party MQTT
-//! clients. Third-party tools are required, not optional: a missing one fails the test with the command
-//! that installs it (`scripts/install-test-deps.sh`), so a green run always means they really ran.
+//! Other processes in tests: the `tern` binary and third-party MQTT clients (a real Mosquitto broker is in
+//! [`crate::mosquitto`]). Third-party tools are required, not optional: a missing one fails the test with
+//! the command that installs it (`scripts/install-test-deps.sh`), so a green run always means they ran.
 //!
 //! Every child process is owned by a guard that kills it (by its own PID) when dropped.
 
@@ -203,56 +203,6 @@ impl TernBroker {
     /// Everything the broker logged so far (standard error and output).
     pub fn log(&self) -> String {
         read_log(&self.dir.path().join("tern.log")) + &read_log(&self.dir.path().join("tern.out"))
-    }
-
-    pub fn process(&mut self) -> &mut ChildGuard {
-        &mut self.child
-    }
-}
-
-/// A real `mosquitto` on 127.0.0.1, anonymous clients allowed, no persistence: the reference behaviour
-/// Tern replaces.
-#[derive(Debug)]
-pub struct MosquittoBroker {
-    child: ChildGuard,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl MosquittoBroker {
-    /// Starts mosquitto with `extra_config` lines appended to the minimal configuration (blocking).
-    pub fn start(extra_config: &str) -> MosquittoBroker {
-        let binary = require_tool("mosquitto");
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let port = free_port();
-        let config = dir.path().join("mosquitto.conf");
-        let text =
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}\n");
-        std::fs::write(&config, text).expect("write mosquitto.conf");
-        let log = dir.path().join("mosquitto.log");
-        let child = Command::new(binary)
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"))
-            .spawn()
-            .expect("run mosquitto");
-        let mut child = ChildGuard::new(child);
-        wait_for_listener(SocketAddr::from(([127, 0, 0, 1], port)), &mut child, &log);
-        MosquittoBroker { child, port, dir }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    pub fn log(&self) -> String {
-        read_log(&self.dir.path().join("mosquitto.log"))
     }
 
     pub fn process(&mut self) -> &mut ChildGuard {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use tern_codec::ReasonCode;
 
 use super::acl::{Access, AclError, AclFile};
+use super::enhanced::EnhancedMethods;
 use super::password::{PasswordFile, PasswordFileError};
+use super::scram::ScramSha512;
 use super::{AllowAll, AuthDecision, Authenticator, Authorizer, ClientInfo, ConnectInfo};
 use crate::config::{Config, ListenerConfig};
 
@@ -15,6 +17,8 @@ use crate::config::{Config, ListenerConfig};
 pub struct Security {
     pub authenticator: Arc<dyn Authenticator>,
     pub authorizer: Arc<dyn Authorizer>,
+    /// Enhanced authentication methods offered (MQTT 5.0): SCRAM-SHA-512 when there is a password file.
+    pub enhanced: EnhancedMethods,
 }
 
 /// A security file that cannot be used.
@@ -28,8 +32,10 @@ pub enum SecurityError {
 
 /// Mosquitto 2's authentication: anonymous clients only if allowed; with a password file, every user name
 /// must be in it with the right password; without one, a user name is accepted wherever anonymous clients
-/// are. Every refusal answers "not authorized" (v5 0x87, 3.x return code 5), as Mosquitto 2.0 answers: a
-/// client cannot tell a wrong password from an unknown user or a closed door.
+/// are (with `allow_anonymous false` and no password file Mosquitto 2.0 refuses every client: there is
+/// nothing to check a user name against). Every refusal is Not authorized (3.x: 5, 5.0: 0x87), as
+/// Mosquitto answers: client scripts test the exit status `mosquitto_pub` derives from it, and the answer
+/// does not tell a wrong password from an unknown user.
 #[derive(Debug, Clone)]
 pub struct PasswordAuthenticator {
     pub allow_anonymous: bool,
@@ -48,7 +54,6 @@ impl Authenticator for PasswordAuthenticator {
                     AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
                 }
             }
-            // Mosquitto 2.0.11 refuses a user name here too (checked: CONNACK 5 / 0x87).
             (Some(_), None) if self.allow_anonymous => AuthDecision::Allow,
             (Some(_), None) => AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED),
         }
@@ -77,13 +82,17 @@ impl Authorizer for AclAuthorizer {
 pub fn load(config: &Config, listener: &ListenerConfig) -> Result<Security, SecurityError> {
     let security = config.security_for(listener);
     let passwords = security.password_file.as_ref().map(|p| PasswordFile::load(p)).transpose()?;
+    let mut enhanced = EnhancedMethods::default();
+    if let Some(passwords) = &passwords {
+        enhanced.add(Arc::new(ScramSha512::new(passwords.clone())));
+    }
     let authenticator =
         Arc::new(PasswordAuthenticator { allow_anonymous: config.allow_anonymous_for(listener), passwords });
     let authorizer: Arc<dyn Authorizer> = match &security.acl_file {
         Some(path) => Arc::new(AclAuthorizer { acl: AclFile::load(path)? }),
         None => Arc::new(AllowAll),
     };
-    Ok(Security { authenticator, authorizer })
+    Ok(Security { authenticator, authorizer, enhanced })
 }
 
 #[cfg(test)]
@@ -120,12 +129,11 @@ mod tests {
             AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         let no_file = PasswordAuthenticator { allow_anonymous: false, passwords: None };
+        // Mosquitto 2.0.11 refuses both (CONNACK 5): tests/mosquitto_compat.rs checks it against the real one.
         assert_eq!(
             no_file.authenticate(&info(Some("bob"), Some(b"x"))),
             AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
         );
         assert_eq!(no_file.authenticate(&info(None, None)), AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED));
-        let open_no_file = PasswordAuthenticator { allow_anonymous: true, passwords: None };
-        assert_eq!(open_no_file.authenticate(&info(Some("bob"), Some(b"x"))), AuthDecision::Allow);
     }
 }

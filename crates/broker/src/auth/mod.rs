@@ -6,12 +6,15 @@
 //!
 //! # Layout
 //! - [`acl`]: mosquitto-compatible ACL files
+//! - [`enhanced`]: MQTT 5.0 enhanced authentication (AUTH exchanges), [`scram`]: SCRAM-SHA-512
 //! - [`files`]: password file + ACL file security per listener
 //! - [`password`]: mosquitto-compatible password files and the hashes they hold
 
 pub mod acl;
+pub mod enhanced;
 pub mod files;
 pub mod password;
+pub mod scram;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;

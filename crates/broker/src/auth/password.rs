@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -234,17 +233,6 @@ pub fn verify(password: &[u8], stored: &PasswordHash) -> bool {
     }
 }
 
-/// Spends the work of verifying `password` against a hash of the default algorithm, for a user name that
-/// has no entry, so that a failed login costs the same whether or not the user exists. Always false.
-pub fn verify_unknown_user(password: &[u8]) -> bool {
-    static DUMMY: OnceLock<Option<PasswordHash>> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password(b"tern-dummy-password", Algorithm::DEFAULT).ok());
-    if let Some(dummy) = dummy {
-        let _ = verify(password, dummy);
-    }
-    false
-}
-
 /// One `user:secret` line of a password file, before the secret is interpreted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEntry<'a> {
@@ -307,9 +295,9 @@ pub enum PasswordFileError {
 #[derive(Debug, Clone, Default)]
 pub struct PasswordFile {
     users: HashMap<String, (usize, PasswordHash)>,
-    /// The hash an unknown user is checked against: one of the most common kind and cost in the file, so
-    /// refusing an unknown user takes as long as refusing a wrong password and does not reveal which user
-    /// names exist. The result of that check is never used.
+    /// The hash an unknown user name is checked against: the first entry's, so that a failed login costs
+    /// what a known user's costs, whatever algorithm and cost the file's hashes use, and timing does not
+    /// tell which user names exist.
     decoy: Option<PasswordHash>,
 }
 
@@ -327,6 +315,7 @@ impl PasswordFile {
         let lines = parse_lines(text)
             .map_err(|e| PasswordFileError::Corrupt { path: path.to_owned(), line: e.line })?;
         let mut users = HashMap::new();
+        let mut decoy = None;
         for line in lines {
             let Line::Entry(entry) = line else { continue };
             let hash = entry.secret.parse::<PasswordHash>().map_err(|source| PasswordFileError::Hash {
@@ -343,9 +332,9 @@ impl PasswordFile {
                     first: *first,
                 });
             }
+            decoy.get_or_insert_with(|| hash.clone());
             users.insert(entry.username.to_owned(), (entry.line, hash));
         }
-        let decoy = decoy(&users);
         Ok(PasswordFile { users, decoy })
     }
 
@@ -364,8 +353,8 @@ impl PasswordFile {
         self.users.get(username).map(|(_, h)| h)
     }
 
-    /// Whether `username` exists and `password` is theirs. An unknown user costs a verification as
-    /// expensive as a known user's.
+    /// Whether `username` exists and `password` is theirs. An unknown user costs the verification of a
+    /// known one, whose outcome is ignored.
     pub fn authenticate(&self, username: &str, password: &[u8]) -> bool {
         match (self.get(username), &self.decoy) {
             (Some(hash), _) => verify(password, hash),
@@ -373,64 +362,14 @@ impl PasswordFile {
                 let _ = verify(password, decoy);
                 false
             }
-            (None, None) => verify_unknown_user(password),
+            (None, None) => false,
         }
-    }
-
-    /// The hash unknown users are checked against (see [`PasswordFile::authenticate`]).
-    pub fn decoy(&self) -> Option<&PasswordHash> {
-        self.decoy.as_ref()
-    }
-}
-
-/// A hash of the kind and cost most users of the file have (the first such entry).
-fn decoy(users: &HashMap<String, (usize, PasswordHash)>) -> Option<PasswordHash> {
-    let mut classes: HashMap<String, (usize, usize, &PasswordHash)> = HashMap::new();
-    for (line, hash) in users.values() {
-        let class = classes.entry(cost_class(hash)).or_insert((0, *line, hash));
-        class.0 += 1;
-        if *line < class.1 {
-            (class.1, class.2) = (*line, hash);
-        }
-    }
-    let (_, _, hash) =
-        classes.into_values().max_by_key(|&(count, line, _)| (count, std::cmp::Reverse(line)))?;
-    Some(hash.clone())
-}
-
-/// What the cost of verifying `hash` depends on: the algorithm and its parameters.
-fn cost_class(hash: &PasswordHash) -> String {
-    match hash {
-        PasswordHash::Pbkdf2Sha512 { iterations, .. } => format!("$7${iterations}"),
-        PasswordHash::Sha512 { .. } => "$6$".to_owned(),
-        // `$argon2id$v=19$m=19456,t=2,p=1$salt$hash`: everything before the salt.
-        PasswordHash::Argon2id(phc) => phc.split('$').take(4).collect::<Vec<_>>().join("$"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unknown_users_are_checked_against_a_hash_of_the_files_most_common_cost() {
-        // Two users with mosquitto_passwd's 101 iterations and one `$6$`: an unknown user must cost a
-        // 101-iteration PBKDF2, not Tern's 210,000-iteration default (nor a single SHA-512).
-        let pbkdf2_101 =
-            |salt: &str| format!("$7$101${salt}${}", &MOSQ_PBKDF2[MOSQ_PBKDF2.rfind('$').unwrap() + 1..]);
-        let text = format!(
-            "carol:{MOSQ_SHA512}\nalice:{}\nbob:{}\n",
-            pbkdf2_101("xWVjKCAyclPUaGHb"),
-            pbkdf2_101("aKD2rkehvlsTmDbQ")
-        );
-        let file = PasswordFile::parse(&text, Path::new("pw")).unwrap();
-        assert!(matches!(file.decoy(), Some(PasswordHash::Pbkdf2Sha512 { iterations: 101, .. })));
-        assert!(!file.authenticate("mallory", b"wrong"));
-        // The decoy is alice's hash: her password does not let an unknown user in.
-        assert!(!file.authenticate("mallory", b"secret"));
-        assert!(file.authenticate("alice", b"secret"));
-        assert!(PasswordFile::parse("", Path::new("pw")).unwrap().decoy().is_none());
-    }
 
     // Written by mosquitto_passwd 2.0.11: `-b f alice secret` and `-H sha512 -b f bob pw2`.
     const MOSQ_PBKDF2: &str = "$7$101$xWVjKCAyclPUaGHb$CAhL/cXEJRQOJpY+mB5MtYSxsYYvE9d9RNHlXeJ2KZy/VtKMW8AxU3yDk4FtosXl5cOKZnjv93Jfpp8V+hlvPw==";
@@ -550,7 +489,11 @@ mod tests {
     }
 
     #[test]
-    fn unknown_user_verification_is_always_false() {
-        assert!(!verify_unknown_user(b"tern-dummy-password"));
+    fn an_unknown_user_is_refused_even_with_the_password_of_the_entry_it_is_checked_against() {
+        let file = PasswordFile::parse(&format!("alice:{MOSQ_PBKDF2}\nbob:{MOSQ_SHA512}\n"), Path::new("pw"))
+            .unwrap();
+        assert!(file.authenticate("alice", b"secret"));
+        assert!(!file.authenticate("mallory", b"secret"));
+        assert!(!PasswordFile::default().authenticate("mallory", b"secret"));
     }
 }

@@ -12,6 +12,7 @@
 
 mod duration;
 mod error;
+mod http;
 mod load;
 pub(crate) mod log;
 mod mosquitto;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, DirectiveProblem, Invalid, Location, Problem, Scope};
+pub use http::HttpConfig;
 pub use mosquitto::Notice;
 
 /// The whole broker configuration.
@@ -40,6 +42,8 @@ pub struct Config {
     pub per_listener_settings: bool,
     /// Session, queue and packet limits.
     pub limits: LimitsConfig,
+    /// MQTT 5.0 features that are off unless configured.
+    pub mqtt: MqttConfig,
     /// Durable storage of sessions, queues and retained messages.
     pub persistence: PersistenceConfig,
     /// What is logged and where.
@@ -51,6 +55,8 @@ pub struct Config {
     /// Drop privileges to this user after binding (accepted for compatibility; Tern never runs as root by
     /// itself).
     pub user: Option<String>,
+    /// The operators' HTTP listener: metrics, health, admin API.
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -60,11 +66,13 @@ impl Default for Config {
             security: SecurityConfig::default(),
             per_listener_settings: false,
             limits: LimitsConfig::default(),
+            mqtt: MqttConfig::default(),
             persistence: PersistenceConfig::default(),
             log: LogConfig::default(),
             sys_interval: 10,
             pid_file: None,
             user: None,
+            http: HttpConfig::default(),
         }
     }
 }
@@ -285,6 +293,44 @@ pub struct LimitsConfig {
     /// `None` keeps them until their own session expiry. TOML: seconds, or Mosquitto's `14d` form.
     #[serde(with = "duration::opt_secs")]
     pub persistent_client_expiration: Option<Duration>,
+    /// New network connections accepted per second over all listeners (a burst of as many is allowed);
+    /// 0 is unlimited. Connections beyond it are closed at once.
+    pub max_connection_rate: u32,
+    /// PUBLISH packets per second one client may send (a burst of as many is allowed); 0 is unlimited.
+    /// Beyond it the client is disconnected (v5: DISCONNECT 0x96 Message rate too high).
+    pub max_publish_rate: u32,
+    /// PUBLISH payload bytes per second one client may send (a burst of as many is allowed); 0 is
+    /// unlimited. Beyond it the client is disconnected (v5: DISCONNECT 0x97 Quota exceeded).
+    pub max_publish_bytes_rate: u64,
+    /// Subscriptions one client may hold; 0 is unlimited. More are refused in SUBACK (v5: 0x97).
+    pub max_subscriptions_per_client: usize,
+    /// Levels a topic name or filter may have; 0 is unlimited. Longer PUBLISH topics are refused (v5:
+    /// 0x90), longer filters too (v5: 0x8F).
+    pub max_topic_levels: usize,
+    /// Bytes a client identifier may have; longer ones are refused at CONNECT (0x85, 3.x return code 2).
+    pub max_client_id_length: usize,
+    /// Resident memory, in bytes, above which new connections are refused and QoS 0 messages from clients
+    /// are dropped, until it falls below 90% of it again; 0 is off. Linux only.
+    pub memory_high_water: u64,
+    /// Which member of a shared subscription group (`$share/{group}/{filter}`) gets each message.
+    pub shared_subscription_policy: SharedSubscriptionPolicy,
+}
+
+/// How a shared subscription group picks the member that gets a message. Whatever the policy, members whose
+/// client is connected are preferred; a member whose session is offline is chosen only when none is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedSubscriptionPolicy {
+    /// Each member in turn.
+    #[default]
+    RoundRobin,
+    /// A member chosen at random for each message.
+    Random,
+    /// Stickiness by publisher: the messages of one publishing client go to the same member while the
+    /// group's members stay the same.
+    HashClientId,
+    /// Stickiness by topic: the messages of one topic go to the same member while the members stay the same.
+    HashTopic,
 }
 
 impl Default for LimitsConfig {
@@ -303,8 +349,34 @@ impl Default for LimitsConfig {
             max_topic_alias: 10,
             retain_available: true,
             persistent_client_expiration: None,
+            max_connection_rate: 0,
+            max_publish_rate: 0,
+            max_publish_bytes_rate: 0,
+            max_subscriptions_per_client: 0,
+            max_topic_levels: 128,
+            max_client_id_length: 65_535,
+            memory_high_water: 0,
+            shared_subscription_policy: SharedSubscriptionPolicy::RoundRobin,
         }
     }
+}
+
+/// MQTT 5.0 features an operator turns on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Answer a CONNECT with Request Response Information 1 with this prefix followed by the client id as
+    /// Response Information: the base of the client's response topics. `None` sends none.
+    pub response_information_prefix: Option<String>,
+    /// Check that the payload of a PUBLISH (or will) whose Payload Format Indicator says UTF-8 is valid
+    /// UTF-8, and refuse it with 0x99 Payload format invalid if not.
+    pub validate_utf8_payloads: bool,
+    /// Send every MQTT 5 client to this server (host, host:port, or several separated by spaces): CONNECT
+    /// is refused with 0x9C Use another server (0x9D Server moved with `server_moved`) and this Server
+    /// Reference; MQTT 3.x clients are refused as "server unavailable".
+    pub server_reference: Option<String>,
+    /// The redirection is permanent (0x9D Server moved) rather than temporary (0x9C Use another server).
+    pub server_moved: bool,
 }
 
 /// How durable state is kept.

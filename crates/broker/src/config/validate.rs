@@ -55,6 +55,11 @@ impl Config {
                 problems.push(Problem::LogType(t.clone()));
             }
         }
+        match (&self.http.username, &self.http.password) {
+            (Some(_), None) => problems.push(Problem::EmptySetting("http.password (http.username needs it)")),
+            (None, Some(_)) => problems.push(Problem::EmptySetting("http.username (http.password needs it)")),
+            _ => {}
+        }
         if self.persistence.location.as_os_str().is_empty() {
             problems.push(Problem::EmptySetting("persistence location"));
         }

@@ -23,6 +23,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) enum Refusal {
     /// Answer CONNACK with this reason, then close.
     ConnAck(ProtocolVersion, ReasonCode),
+    /// Answer CONNACK with this reason (0x9C/0x9D) and Server Reference (v5 only), then close.
+    Redirect(ReasonCode, ByteString),
     /// Close without an answer (malformed, not CONNECT, timeout, network error).
     Close(String),
 }
@@ -77,6 +79,8 @@ pub(crate) struct Accepted {
     /// Keep alive the server imposes (v5 Server Keep Alive), if it differs from the client's.
     pub server_keep_alive: Option<u16>,
     pub session_expiry: u32,
+    /// The outcome of enhanced authentication, when CONNECT named a method.
+    pub enhanced: Option<super::auth::Authenticated>,
 }
 
 /// Checks client id rules, keep-alive limits and credentials.
@@ -84,18 +88,21 @@ pub(crate) async fn accept(
     broker: &Arc<BrokerShared>,
     cx: &super::ConnectionContext,
     mut connect: Connect,
+    enhanced: Option<super::auth::Authenticated>,
 ) -> Result<Accepted, Refusal> {
     let v = connect.protocol;
     let security = &broker.config.security;
     let limits = &broker.config.limits;
     let refuse = |rc: ReasonCode| Refusal::ConnAck(v, rc);
 
-    if v.is_v5() && connect.properties.authentication_method.is_some() {
-        // Enhanced authentication methods are not offered: [MQTT-4.12.0-1] 0x8C.
-        return Err(refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
-    }
-
     if let Some(will) = &connect.will {
+        if broker.config.mqtt.validate_utf8_payloads
+            && will.properties.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&will.payload).is_err()
+        {
+            // MQTT 5.0 3.1.3.2.3: a will that says UTF-8 and is not: 0x99 Payload format invalid.
+            return Err(refuse(ReasonCode::PAYLOAD_FORMAT_INVALID));
+        }
         // [MQTT-3.2.2-12], [MQTT-3.2.2-13] A will the server could not publish as asked is refused now, not
         // dropped later. A 3.x client cannot be told why: it is closed without CONNACK, as Mosquitto does.
         let unsupported = if will.qos.as_u8() > limits.max_qos {
@@ -125,6 +132,9 @@ pub(crate) async fn accept(
         }
         client_id = generate_client_id(&security.auto_id_prefix).into();
         assigned_client_id = true;
+    } else if client_id.len() > limits.max_client_id_length {
+        broker.stats.limit_hit(crate::stats::LimitKind::ClientIdLength);
+        return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
     } else if v == ProtocolVersion::V31 && client_id.len() > 23 {
         // MQTT 3.1 section 3.1: more than 23 characters -> return code 2, identifier rejected.
         return Err(refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
@@ -142,7 +152,11 @@ pub(crate) async fn accept(
         }
     }
 
-    if cx.listener.identity_as_username.is_some() {
+    if let Some(authenticated) = &enhanced {
+        // The AUTH exchange was the credential check; the mechanism names the user.
+        connect.username = authenticated.username.clone();
+        connect.password = None;
+    } else if cx.listener.identity_as_username.is_some() {
         // The certificate, checked by TLS, is the credential: its identity replaces the user name. No
         // certificate, or a name with NUL or invalid UTF-8: refused as Mosquitto refuses it.
         let Some(identity) = &cx.certificate_username else {
@@ -170,7 +184,15 @@ pub(crate) async fn accept(
         NEVER_EXPIRES
     };
     connect.client_id = client_id.clone();
-    Ok(Accepted { connect, client_id, assigned_client_id, keep_alive, server_keep_alive, session_expiry })
+    Ok(Accepted {
+        connect,
+        client_id,
+        assigned_client_id,
+        keep_alive,
+        server_keep_alive,
+        session_expiry,
+        enhanced,
+    })
 }
 
 /// What a client authenticated with, kept to check it again after a reload.
@@ -241,6 +263,18 @@ pub(crate) fn connack(
         if listener.max_topic_alias > 0 {
             properties.topic_alias_maximum = Some(listener.max_topic_alias);
         }
+        if let (Some(true), Some(prefix)) = (
+            accepted.connect.properties.request_response_information,
+            &broker.config.mqtt.response_information_prefix,
+        ) {
+            // Only when asked for [MQTT-3.1.2-28]: the base of this client's response topics.
+            properties.response_information = Some(format!("{prefix}{}", accepted.client_id).into());
+        }
+        if let Some(enhanced) = &accepted.enhanced {
+            // [MQTT-4.12.0-5] The successful CONNACK names the method of CONNECT.
+            properties.authentication_method = Some(enhanced.method.clone());
+            properties.authentication_data = enhanced.data.clone();
+        }
     }
     ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties }
 }
@@ -250,9 +284,10 @@ pub(crate) async fn send_refusal<W: AsyncWrite + Unpin>(
     writer: &mut W,
     version: ProtocolVersion,
     rc: ReasonCode,
+    properties: Properties,
 ) {
     let mut buf = BytesMut::new();
-    let ack = ConnAck { session_present: false, reason_code: rc, properties: Properties::default() };
+    let ack = ConnAck { session_present: false, reason_code: rc, properties };
     if encode(&Packet::ConnAck(ack), version, &mut buf).is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&buf)).await;
     }

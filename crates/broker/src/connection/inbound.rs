@@ -16,8 +16,14 @@ use super::{Connection, Exit};
 use crate::auth::{is_reserved_for_publish, ClientInfo};
 use crate::broker::NEVER_EXPIRES;
 use crate::message::Message;
+use crate::overload::RateExceeded;
 use crate::session::{Delivery, Subscription};
-use crate::stats::Stats;
+use crate::stats::{LimitKind, Stats};
+
+/// Levels of a topic name or filter (`a/b` has 2, `/` has 2).
+pub(crate) fn topic_levels(topic: &str) -> usize {
+    topic.bytes().filter(|&b| b == b'/').count() + 1
+}
 
 impl Connection {
     pub(super) fn handle_packet(&mut self, packet: Packet) -> Result<(), Exit> {
@@ -61,10 +67,7 @@ impl Connection {
             Packet::Connect(_) => {
                 Err(Exit::violation(ReasonCode::PROTOCOL_ERROR, "[MQTT-3.1.0-2] second CONNECT"))
             }
-            Packet::Auth(_) => Err(Exit::violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "[MQTT-4.12.0-1] AUTH without an authentication method in CONNECT",
-            )),
+            Packet::Auth(auth) => self.on_auth(auth),
             other => Err(Exit::violation(
                 ReasonCode::PROTOCOL_ERROR,
                 format!("[MQTT-2.1.2] a client does not send {:?}", other.packet_type()),
@@ -92,6 +95,11 @@ impl Connection {
             ack.reason_code = reason;
             if reason.is_error() {
                 ack.properties = self.reason_properties(why);
+                // [MQTT-3.4.2-2] Not at the price of a packet larger than the client accepts (PUBACK and
+                // PUBREC have the same size).
+                if Packet::PubAck(ack.clone()).encoded_len(self.version) > self.client_max_packet as usize {
+                    ack.properties = Properties::default();
+                }
             }
         }
         match qos {
@@ -113,6 +121,12 @@ impl Connection {
 
     fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         Stats::add(&self.broker.stats.publish_received, 1);
+        self.broker.stats.publish_in(publish.qos, publish.payload.len());
+        if let Some(rate) = &mut self.rate {
+            if let Err(exceeded) = rate.admit(publish.payload.len(), Instant::now()) {
+                return Err(self.rate_exceeded(exceeded));
+            }
+        }
         let limits = &self.broker.config.limits;
         if publish.qos.as_u8() > self.listener.max_qos {
             // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
@@ -156,6 +170,29 @@ impl Connection {
             self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
             return Ok(());
         }
+        let max_levels = limits.max_topic_levels;
+        if max_levels > 0 && topic_levels(&topic) > max_levels {
+            self.broker.stats.limit_hit(LimitKind::TopicLevels);
+            self.ack_publish(qos, packet_id, ReasonCode::TOPIC_NAME_INVALID, "max_topic_levels exceeded");
+            return Ok(());
+        }
+        if self.broker.config.mqtt.validate_utf8_payloads
+            && publish.properties.payload_format_indicator == Some(true)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            // MQTT 5.0 3.3.2.3.2: a payload that says UTF-8 and is not. QoS 1/2: refused in the ack;
+            // QoS 0 has no ack, so DISCONNECT 0x99 is the only way to tell the publisher.
+            if qos == QoS::AtMostOnce {
+                return Err(Exit::violation(ReasonCode::PAYLOAD_FORMAT_INVALID, "payload is not UTF-8"));
+            }
+            self.ack_publish(
+                qos,
+                packet_id,
+                ReasonCode::PAYLOAD_FORMAT_INVALID,
+                "payload is not valid UTF-8",
+            );
+            return Ok(());
+        }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
         if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
@@ -177,13 +214,52 @@ impl Connection {
         }
         self.congested.append(&mut outcome.congested);
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
-        let reason = if outcome.delivered == 0 && outcome.dropped == 0 && self.version.is_v5() {
-            ReasonCode::NO_MATCHING_SUBSCRIBERS
-        } else {
-            ReasonCode::SUCCESS
+        // 0x97 when sessions matched but their queues were full: the message went nowhere. (A QoS 0
+        // message an offline session does not queue is not a quota: that is Success.)
+        let reason = match (outcome.delivered, outcome.dropped, outcome.full, self.version.is_v5()) {
+            (0, 0, _, true) => ReasonCode::NO_MATCHING_SUBSCRIBERS,
+            (0, _, full, true) if full > 0 => ReasonCode::QUOTA_EXCEEDED,
+            _ => ReasonCode::SUCCESS,
         };
-        self.ack_publish(qos, packet_id, reason, "");
+        self.ack_publish(qos, packet_id, reason, "the subscribers' queues are full");
         Ok(())
+    }
+
+    /// The client publishes faster than `max_publish_rate` / `max_publish_bytes_rate` allow.
+    fn rate_exceeded(&self, exceeded: RateExceeded) -> Exit {
+        match exceeded {
+            RateExceeded::Messages => {
+                self.broker.stats.limit_hit(LimitKind::PublishRate);
+                Exit::violation(ReasonCode::MESSAGE_RATE_TOO_HIGH, "max_publish_rate exceeded")
+            }
+            RateExceeded::Bytes => {
+                self.broker.stats.limit_hit(LimitKind::ByteRate);
+                Exit::violation(ReasonCode::QUOTA_EXCEEDED, "max_publish_bytes_rate exceeded")
+            }
+        }
+    }
+
+    /// Why a new subscription to `filter` is refused by the overload limits, if it is.
+    fn subscription_limit(&self, filter: &str) -> Option<ReasonCode> {
+        let limits = &self.broker.config.limits;
+        let inner = match parse_shared(filter) {
+            Some(Ok(shared)) => shared.filter,
+            _ => filter,
+        };
+        if limits.max_topic_levels > 0 && topic_levels(inner) > limits.max_topic_levels {
+            self.broker.stats.limit_hit(LimitKind::TopicLevels);
+            return Some(ReasonCode::TOPIC_FILTER_INVALID);
+        }
+        let max = limits.max_subscriptions_per_client;
+        if max > 0 {
+            let state = self.session.state.lock();
+            if !state.subscriptions.contains_key(filter) && state.subscriptions.len() >= max {
+                drop(state);
+                self.broker.stats.limit_hit(LimitKind::Subscriptions);
+                return Some(ReasonCode::QUOTA_EXCEEDED);
+            }
+        }
+        None
     }
 
     fn on_pubrec(&mut self, ack: Ack) {
@@ -212,6 +288,10 @@ impl Connection {
             let filter = self.mount(&request.filter);
             if !self.listener.security().authorizer.can_subscribe(&self.client_info(), &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
+                continue;
+            }
+            if let Some(refused) = self.subscription_limit(&filter) {
+                reason_codes.push(refused);
                 continue;
             }
             let mut options = request.options;
@@ -245,6 +325,7 @@ impl Connection {
                         retain: true,
                         subscription_ids: subscription_id.into_iter().collect(),
                         message,
+                        shared: None,
                     });
                 }
             }

@@ -9,9 +9,11 @@
 //!
 //! # Layout
 //! - [`connect`]: the CONNECT handshake and CONNACK
+//! - [`auth`]: enhanced authentication: the AUTH exchange and re-authentication
 //! - [`inbound`]: packets from the client
 //! - [`outbound`]: deliveries and redelivery to the client
 
+mod auth;
 mod connect;
 mod inbound;
 mod outbound;
@@ -22,16 +24,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tern_codec::{encode, ByteString, Disconnect, LastWill, Limits, Packet, ProtocolVersion, ReasonCode};
+use tern_codec::{
+    encode, ByteString, Disconnect, LastWill, Limits, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 use tern_proto::{Inbound, InboundAliases, KeepAlive, Outbound, OutboundAliases};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
 use crate::broker::BrokerShared;
+use crate::clients::ConnectedClient;
 use crate::listener::ListenerContext;
+use crate::overload::RateLimit;
 use crate::session::{Control, Delivery, ParkedState, Session};
-use crate::stats::Stats;
+use crate::stats::{RefuseReason, Stats};
 
 /// Stop pulling deliveries into the write buffer above this many bytes.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -46,6 +52,9 @@ pub struct ConnectionContext {
     pub peer: Option<SocketAddr>,
     /// The user name taken from the client certificate (`use_identity_as_username`).
     pub certificate_username: Option<String>,
+    /// Accepted past `max_connections` only to be told so: CONNACK 0x97 Quota exceeded (3.x: server
+    /// unavailable), then close.
+    pub over_quota: bool,
     pub listener: Arc<ListenerContext>,
 }
 
@@ -63,6 +72,8 @@ pub(crate) enum Exit {
     KeepAliveTimeout,
     TakenOver(oneshot::Sender<()>),
     Kicked(ReasonCode),
+    /// Sent to another server: DISCONNECT 0x9C/0x9D with the Server Reference.
+    Redirected(crate::broker::Redirect),
     Shutdown,
 }
 
@@ -76,6 +87,7 @@ impl Exit {
         match self {
             Exit::Disconnect { .. } | Exit::Closed => None,
             Exit::Violation(rc, _) | Exit::Kicked(rc) => Some(*rc),
+            Exit::Redirected(r) => Some(r.reason_code()),
             Exit::KeepAliveTimeout => Some(ReasonCode::KEEP_ALIVE_TIMEOUT),
             Exit::TakenOver(_) => Some(ReasonCode::SESSION_TAKEN_OVER),
             Exit::Shutdown => Some(ReasonCode::SERVER_SHUTTING_DOWN),
@@ -103,6 +115,10 @@ pub(crate) struct Connection {
     /// Where the connection came from, and how it authenticated: checked again on reload.
     context: ConnectionContext,
     credentials: connect::Credentials,
+    /// The Authentication Method of CONNECT (enhanced authentication), if any.
+    auth_method: Option<ByteString>,
+    /// A re-authentication waiting for the client's next AUTH.
+    reauth: Option<auth::Reauthentication>,
     version: ProtocolVersion,
     client_id: ByteString,
     username: Option<ByteString>,
@@ -127,6 +143,10 @@ pub(crate) struct Connection {
     /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
     retained_backlog: VecDeque<Delivery>,
     wbuf: BytesMut,
+    /// This connection as operators see it (admin API, metrics).
+    record: Arc<ConnectedClient>,
+    /// Publish rate limits (`None`: unlimited).
+    rate: Option<RateLimit>,
 }
 
 /// Serves one network connection from its first byte to its last.
@@ -141,8 +161,10 @@ where
     let peer = cx.peer;
     let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
 
+    // A connection over the quota is only told so: it gets less time.
+    let connect_timeout = if cx.over_quota { Duration::from_secs(2) } else { connect::CONNECT_TIMEOUT };
     let connect = match tokio::time::timeout(
-        connect::CONNECT_TIMEOUT,
+        connect_timeout,
         connect::read_connect(&mut reader, &mut rbuf, max_packet),
     )
     .await
@@ -159,7 +181,32 @@ where
             .await
         }
     };
-    let accepted = match connect::accept(&broker, &cx, connect).await {
+    if cx.over_quota {
+        let refusal = connect::Refusal::ConnAck(connect.protocol, ReasonCode::QUOTA_EXCEEDED);
+        return refuse(&broker, &mut writer, &peer_text, refusal).await;
+    }
+    if let Some(redirect) = broker.redirect.load_full() {
+        let refusal = if connect.protocol.is_v5() {
+            connect::Refusal::Redirect(redirect.reason_code(), redirect.server_reference.clone())
+        } else {
+            connect::Refusal::ConnAck(connect.protocol, ReasonCode::SERVER_UNAVAILABLE)
+        };
+        return refuse(&broker, &mut writer, &peer_text, refusal).await;
+    }
+    let enhanced = match tokio::time::timeout(
+        connect::CONNECT_TIMEOUT,
+        auth::handshake(&mut reader, &mut writer, &mut rbuf, &cx, &connect, max_packet),
+    )
+    .await
+    {
+        Ok(Ok(enhanced)) => enhanced,
+        Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
+        Err(_) => {
+            let refusal = connect::Refusal::ConnAck(connect.protocol, ReasonCode::NOT_AUTHORIZED);
+            return refuse(&broker, &mut writer, &peer_text, refusal).await;
+        }
+    };
+    let accepted = match connect::accept(&broker, &cx, connect, enhanced).await {
         Ok(accepted) => accepted,
         Err(refusal) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
     };
@@ -182,13 +229,26 @@ where
         info!(
             "New client connected from {peer_text} as {} (p{}, c{}, k{}{}).",
             accepted.client_id,
-            v.level(),
+            mosquitto_protocol(v),
             u8::from(connect.clean_start),
             connect.keep_alive,
             connect.username.as_ref().map_or(String::new(), |u| format!(", u'{u}'"))
         );
     }
     broker.stats.client_connected();
+    let record = Arc::new(ConnectedClient::new(
+        accepted.client_id.clone(),
+        connection_id,
+        peer,
+        cx.listener.port,
+        v,
+        connect.username.clone(),
+        accepted.keep_alive,
+        connect.clean_start,
+        accepted.session_expiry,
+        attachment.session.clone(),
+    ));
+    broker.clients.register(record.clone());
 
     let limits = &broker.config.limits;
     let window =
@@ -212,6 +272,8 @@ where
             username: connect.username.clone(),
             password: connect.password.clone(),
         },
+        auth_method: accepted.enhanced.as_ref().map(|a| a.method.clone()),
+        reauth: None,
         version: v,
         client_id: accepted.client_id,
         username: connect.username,
@@ -230,6 +292,8 @@ where
         congested: Vec::new(),
         congestion_deadline: tokio::time::Instant::now(),
         wbuf: BytesMut::with_capacity(1024),
+        record,
+        rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
         context: cx,
         broker,
     };
@@ -245,17 +309,35 @@ where
     drop(control_rx);
 }
 
+/// The protocol number Mosquitto's log lines show: p1 for 3.1, p2 for 3.1.1, p5 for 5.0.
+fn mosquitto_protocol(v: ProtocolVersion) -> u8 {
+    match v {
+        ProtocolVersion::V31 => 1,
+        ProtocolVersion::V311 => 2,
+        ProtocolVersion::V5 => 5,
+    }
+}
+
 async fn refuse<W: AsyncWrite + Unpin>(
     broker: &BrokerShared,
     writer: &mut W,
     peer: &str,
     refusal: connect::Refusal,
 ) {
-    Stats::add(&broker.stats.connections_refused, 1);
+    let auth = matches!(
+        refusal,
+        connect::Refusal::ConnAck(_, rc) if rc == ReasonCode::BAD_USER_NAME_OR_PASSWORD || rc == ReasonCode::NOT_AUTHORIZED
+    );
+    broker.stats.refuse(if auth { RefuseReason::Auth } else { RefuseReason::Handshake });
     match refusal {
         connect::Refusal::ConnAck(version, rc) => {
             info!("Client from {peer} refused: {rc}.");
-            connect::send_refusal(writer, version, rc).await;
+            connect::send_refusal(writer, version, rc, Properties::default()).await;
+        }
+        connect::Refusal::Redirect(rc, server_reference) => {
+            info!("Client from {peer} sent to {server_reference}: {rc}.");
+            let properties = Properties { server_reference: Some(server_reference), ..Properties::default() };
+            connect::send_refusal(writer, ProtocolVersion::V5, rc, properties).await;
         }
         connect::Refusal::Close(why) => {
             debug!("Connection from {peer} closed during handshake: {why}");
@@ -279,8 +361,14 @@ impl Connection {
         let session = self.session.clone();
         let shutdown = self.broker.shutdown.clone();
         let mut needs_flush = false;
+        // Packets the client sent right behind CONNECT (or AUTH) arrived with it: handle them now, not when
+        // the client happens to send more.
+        if let Err(exit) = self.handle_frames(rbuf) {
+            return exit;
+        }
         loop {
             self.pump();
+            self.record.set_inflight(self.outbound.len());
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
@@ -288,6 +376,7 @@ impl Connection {
                 ctl = control.recv() => match ctl {
                     Some(Control::TakenOver(ack)) => return Exit::TakenOver(ack),
                     Some(Control::Kick(rc)) => return Exit::Kicked(rc),
+                    Some(Control::Redirect(r)) => return Exit::Redirected(r),
                     Some(Control::Recheck) => {
                         if let Err(exit) = self.recheck().await {
                             return exit;
@@ -361,7 +450,12 @@ impl Connection {
     /// After a reload: authenticates again with the credentials of CONNECT and drops subscriptions the new
     /// rules no longer allow. A client that is no longer allowed in is disconnected (v5: 0x87).
     async fn recheck(&mut self) -> Result<(), Exit> {
-        if self.context.certificate_username.is_none() {
+        if let Some(method) = &self.auth_method {
+            // Enhanced authentication cannot be replayed without the client: the method must still be offered.
+            if self.listener.security().enhanced.get(method).is_none() {
+                return Err(Exit::Kicked(ReasonCode::NOT_AUTHORIZED));
+            }
+        } else if self.context.certificate_username.is_none() {
             connect::authenticate(&self.context, &self.client_id, &self.credentials)
                 .await
                 .map_err(|_| Exit::Kicked(ReasonCode::NOT_AUTHORIZED))?;
@@ -398,11 +492,23 @@ impl Connection {
         }
     }
 
-    /// Encodes a packet into the write buffer.
+    /// Encodes a packet into the write buffer. An acknowledgement that would be larger than the client's
+    /// Maximum Packet Size goes without its Reason String and User Properties [MQTT-3.4.2-2],
+    /// [MQTT-3.4.2-3] (and likewise for every packet type that may carry them).
     fn send_packet(&mut self, packet: &Packet) {
-        if encode(packet, self.version, &mut self.wbuf).is_ok() {
-            Stats::add(&self.broker.stats.messages_sent, 1);
+        let start = self.wbuf.len();
+        if encode(packet, self.version, &mut self.wbuf).is_err() {
+            return;
         }
+        if self.wbuf.len() - start > self.client_max_packet as usize {
+            if let Some(stripped) = without_diagnostics(packet) {
+                self.wbuf.truncate(start);
+                if encode(&stripped, self.version, &mut self.wbuf).is_err() {
+                    return;
+                }
+            }
+        }
+        Stats::add(&self.broker.stats.messages_sent, 1);
     }
 
     /// Says goodbye: v5 DISCONNECT with a reason where one applies, flush, close; then the will, the session.
@@ -414,7 +520,10 @@ impl Connection {
                     info!("Client {} disconnected.", self.client_id);
                 }
             }
-            Exit::Violation(rc, why) => info!("Client {} disconnected: {why} ({rc}).", self.client_id),
+            Exit::Violation(rc, why) => {
+                self.broker.stats.packet_error(*rc);
+                info!("Client {} disconnected: {why} ({rc}).", self.client_id);
+            }
             Exit::KeepAliveTimeout => info!("Client {} has exceeded timeout, disconnecting.", self.client_id),
             Exit::TakenOver(_) => {
                 info!("Client {} already connected, closing old connection.", self.client_id)
@@ -426,13 +535,25 @@ impl Connection {
             }
         }
         if let (true, Some(rc)) = (self.version.is_v5(), exit.disconnect_reason()) {
-            self.send_packet(&Packet::Disconnect(Disconnect::new(rc)));
+            // A code DISCONNECT does not allow would not encode, and the client would see a bare close: say
+            // 0x80 Unspecified error instead [MQTT-3.14.2-1].
+            let rc = if rc.is_valid_for(tern_codec::PacketType::Disconnect) {
+                rc
+            } else {
+                ReasonCode::UNSPECIFIED_ERROR
+            };
+            let mut disconnect = Disconnect::new(rc);
+            if let Exit::Redirected(r) = &exit {
+                disconnect.properties.server_reference = Some(r.server_reference.clone());
+            }
+            self.send_packet(&Packet::Disconnect(disconnect));
         }
         if !self.wbuf.is_empty() {
             let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&self.wbuf)).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
         self.broker.stats.client_disconnected();
+        self.broker.clients.unregister(&self.client_id, self.id);
 
         let will = match self.will.take() {
             Some(mut will) if exit.sends_will() => {
@@ -458,6 +579,26 @@ impl Connection {
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
     }
+}
+
+/// `packet` without Reason String and User Properties, if it is a packet that may drop them to fit.
+fn without_diagnostics(packet: &Packet) -> Option<Packet> {
+    let mut packet = packet.clone();
+    let properties = match &mut packet {
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => &mut a.properties,
+        Packet::SubAck(a) => &mut a.properties,
+        Packet::UnsubAck(a) => &mut a.properties,
+        Packet::Disconnect(d) => &mut d.properties,
+        Packet::Auth(a) => &mut a.properties,
+        Packet::ConnAck(c) => &mut c.properties,
+        _ => return None,
+    };
+    if properties.reason_string.is_none() && properties.user_properties.is_empty() {
+        return None;
+    }
+    properties.reason_string = None;
+    properties.user_properties.clear();
+    Some(packet)
 }
 
 /// How long a publisher waits for congested subscribers before it carries on without them.

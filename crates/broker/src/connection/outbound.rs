@@ -9,7 +9,7 @@ use tern_proto::{OutboundAlias, OutboundState};
 
 use super::{Connection, WRITE_HIGH_WATER};
 use crate::session::Delivery;
-use crate::stats::Stats;
+use crate::stats::{DropReason, Stats};
 
 /// Deliveries taken from the mailbox per lock.
 const BATCH: usize = 64;
@@ -52,6 +52,10 @@ impl Connection {
                 return;
             }
             for delivery in batch.drain(..) {
+                self.broker
+                    .stats
+                    .publish_latency
+                    .observe(now.saturating_duration_since(delivery.message.received_at));
                 self.send_delivery(delivery, now);
             }
         }
@@ -88,6 +92,7 @@ impl Connection {
             self.apply_topic_alias(&mut publish);
         }
         Stats::add(&self.broker.stats.publish_sent, 1);
+        self.broker.stats.publish_out(publish.qos, publish.payload.len());
         self.send_packet(&Packet::Publish(publish));
     }
 
@@ -96,7 +101,7 @@ impl Connection {
     }
 
     fn dropped_too_large(&self) {
-        Stats::add(&self.broker.stats.publish_dropped, 1);
+        self.broker.stats.drop(DropReason::TooLarge, 1);
     }
 
     fn apply_topic_alias(&mut self, publish: &mut Publish) {
@@ -117,13 +122,23 @@ impl Connection {
     /// PUBREL for exchanges past PUBREC [MQTT-4.4.0-1].
     pub(super) fn resend_inflight(&mut self) {
         let now = Instant::now();
-        // A resumed session may come back asking for smaller packets than a message in flight needs: such a
-        // message is discarded as if it had been sent [MQTT-3.1.2-25], like an expired one.
-        let (version, max) = (self.version, self.client_max_packet);
-        self.outbound.retain_unexpired(|d| {
-            d.message.is_expired(now)
-                || (max != u32::MAX && !fits(version, max, &publish_for(version, d, now), d.qos, false))
-        });
+        // Expired messages are not sent again; nor is a message the new connection asks for smaller packets
+        // than it needs: it is discarded as if it had been sent [MQTT-3.1.2-25]. Exchanges past PUBREC only
+        // need their PUBREL. (Sized as sent: without the listener's mount point.)
+        let entries: Vec<_> = self.outbound.drain().collect();
+        for entry in entries {
+            let keep = entry.message.as_ref().is_none_or(|d| {
+                if d.message.is_expired(now) {
+                    return false;
+                }
+                let mut publish = publish_for(self.version, d, now);
+                publish.topic = self.unmount(&publish.topic);
+                fits(self.version, self.client_max_packet, &publish, d.qos, false)
+            });
+            if keep {
+                self.outbound.restore(entry);
+            }
+        }
         let mut packets = Vec::with_capacity(self.outbound.len());
         for entry in self.outbound.iter() {
             match (entry.state, &entry.message) {

@@ -27,6 +27,7 @@ use crate::auth::{Authenticator, Authorizer};
 use crate::broker::BrokerShared;
 use crate::config::{ListenerConfig, Protocol};
 use crate::connection::{self, ConnectionContext};
+use crate::stats::{RefuseReason, Stats};
 
 /// Errors starting a listener.
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +269,7 @@ pub async fn accept_loop(
     tasks: Arc<parking_lot::Mutex<JoinSet<()>>>,
 ) {
     let context = bound.context;
+    let refusals = Arc::new(Semaphore::new(QUOTA_REFUSALS));
     loop {
         let accepted = tokio::select! {
             _ = broker.shutdown.cancelled() => break,
@@ -282,12 +284,24 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        Stats::add(&broker.stats.sockets_opened, 1);
+        if let Some(reason) = overloaded(&broker) {
+            broker.stats.refuse(reason);
+            debug!("Connection from {} refused: {}.", peer_text(peer), reason.label());
+            continue;
+        }
         let permits = (acquire(&global_limit), acquire(&context.limit));
-        let permits = match permits {
-            (Ok(global), Ok(local)) => (global, local),
+        let (permits, over_quota) = match permits {
+            (Ok(global), Ok(local)) => ((global, local, None), false),
             _ => {
+                broker.stats.refuse(RefuseReason::MaxConnections);
                 info!("Connection from {} refused: max_connections reached.", peer_text(peer));
-                continue;
+                // A few refused connections at a time are told why (CONNACK 0x97 Quota exceeded); beyond
+                // that they are closed at once, so a flood costs nothing.
+                match refusals.clone().try_acquire_owned() {
+                    Ok(permit) => ((None, None, Some(permit)), true),
+                    Err(_) => continue,
+                }
             }
         };
         if broker.config.log.verbose {
@@ -301,11 +315,23 @@ pub async fn accept_loop(
         let context = context.clone();
         tasks.lock().spawn(async move {
             let _permits = permits;
-            serve_transport(stream, peer, broker, context).await;
+            serve_transport(stream, peer, broker, context, over_quota).await;
         });
     }
     if let Socket::Unix(_, path) = &bound.socket {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Why a new connection must be turned away at once, before any handshake work: the accept rate or the
+/// memory high-water mark.
+fn overloaded(broker: &BrokerShared) -> Option<RefuseReason> {
+    if broker.memory.is_over() {
+        Some(RefuseReason::Memory)
+    } else if !broker.connection_gate.admit(std::time::Instant::now()) {
+        Some(RefuseReason::Rate)
+    } else {
+        None
     }
 }
 
@@ -344,14 +370,19 @@ fn acquire(limit: &Option<Arc<Semaphore>>) -> Result<Option<tokio::sync::OwnedSe
 /// How long TLS and WebSocket handshakes may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections over `max_connections` that are told so at once, per listener; more are just closed.
+const QUOTA_REFUSALS: usize = 16;
+
 /// Runs the TLS and WebSocket handshakes the listener asks for, then serves MQTT.
 async fn serve_transport(
     stream: BoxedStream,
     peer: Option<SocketAddr>,
     broker: Arc<BrokerShared>,
     listener: Arc<ListenerContext>,
+    over_quota: bool,
 ) {
-    let mut cx = ConnectionContext { peer, certificate_username: None, listener: listener.clone() };
+    let mut cx =
+        ConnectionContext { peer, certificate_username: None, listener: listener.clone(), over_quota };
     let acceptor = listener.tls.load_full();
     let stream: BoxedStream = match acceptor.as_deref() {
         Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

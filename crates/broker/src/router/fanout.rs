@@ -7,14 +7,15 @@
 //! [MQTT-3.3.4-4]. Shared subscriptions (`$share/{group}/{filter}`) give each message to one member of each
 //! matching group, round-robin, preferring members that are online.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 use tern_codec::topic::SharedFilter;
 use tern_codec::ByteString;
 
+use super::shared::SharedGroup;
 use super::SubscriptionIndex;
+use crate::config::SharedSubscriptionPolicy;
 use crate::message::Message;
 use crate::session::{Delivery, Session, Subscription};
 
@@ -25,28 +26,6 @@ pub struct Subscriber {
     pub subscription: Subscription,
 }
 
-/// The members of one shared subscription group on one filter.
-#[derive(Debug, Default)]
-pub struct SharedGroup {
-    members: Vec<(ByteString, Subscriber)>,
-    next: AtomicUsize,
-}
-
-impl SharedGroup {
-    /// The member to give the next message to: round-robin over online members, or over all if none is.
-    fn pick(&self) -> Option<&Subscriber> {
-        let n = self.members.len();
-        if n == 0 {
-            return None;
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..n)
-            .map(|i| &self.members[(start + i) % n].1)
-            .find(|s| s.session.is_online())
-            .or_else(|| Some(&self.members[start % n].1))
-    }
-}
-
 /// What routing a message achieved.
 #[derive(Debug, Clone, Default)]
 pub struct RouteOutcome {
@@ -54,6 +33,12 @@ pub struct RouteOutcome {
     pub delivered: usize,
     /// Sessions whose queue was full (or offline without QoS 0 queueing).
     pub dropped: usize,
+    /// Of `dropped`: offline sessions that do not queue QoS 0.
+    pub dropped_offline: usize,
+    /// Older QoS 0 messages evicted from full queues to make room for this one.
+    pub evicted: usize,
+    /// Of those, sessions whose queue was full: a quota, not a choice.
+    pub full: usize,
     /// Online sessions now above their queue limit: the publisher should wait for them (flow control).
     pub congested: Vec<Arc<Session>>,
 }
@@ -61,6 +46,8 @@ pub struct RouteOutcome {
 /// Every subscription of every session.
 #[derive(Debug, Default)]
 pub struct Router {
+    /// How shared subscription groups pick a member.
+    policy: SharedSubscriptionPolicy,
     /// Plain subscriptions, keyed by client id.
     plain: RwLock<SubscriptionIndex<ByteString, Subscriber>>,
     /// Shared subscriptions: inner filter -> group name -> members.
@@ -68,6 +55,10 @@ pub struct Router {
 }
 
 impl Router {
+    /// An empty router whose shared subscription groups pick members by `policy`.
+    pub fn new(policy: SharedSubscriptionPolicy) -> Self {
+        Router { policy, ..Router::default() }
+    }
     /// Adds or replaces a subscription; returns whether it existed before (for Retain Handling 1).
     pub fn subscribe(&self, filter: &str, session: &Arc<Session>, subscription: Subscription) -> bool {
         let subscriber = Subscriber { session: session.clone(), subscription };
@@ -76,16 +67,7 @@ impl Router {
                 let mut shared = self.shared.write();
                 let group_key = ByteString::from(group);
                 let mut members = shared.remove(filter, &group_key).unwrap_or_default();
-                let existed = match members.members.iter_mut().find(|(id, _)| *id == session.client_id) {
-                    Some(entry) => {
-                        entry.1 = subscriber;
-                        true
-                    }
-                    None => {
-                        members.members.push((session.client_id.clone(), subscriber));
-                        false
-                    }
-                };
+                let existed = members.upsert(&session.client_id, subscriber);
                 shared.insert(filter, group_key, members);
                 existed
             }
@@ -102,10 +84,8 @@ impl Router {
                 let Some(mut members) = shared.remove(filter, &group_key) else {
                     return false;
                 };
-                let before = members.members.len();
-                members.members.retain(|(id, _)| id != client_id);
-                let existed = members.members.len() != before;
-                if !members.members.is_empty() {
+                let existed = members.remove(client_id);
+                if !members.is_empty() {
                     shared.insert(filter, group_key, members);
                 }
                 existed
@@ -116,8 +96,13 @@ impl Router {
 
     /// Subscriptions in the table (shared group members counted one each).
     pub fn subscription_count(&self) -> usize {
-        let shared: usize = self.shared.read().iter().map(|(_, _, g)| g.members.len()).sum();
+        let shared: usize = self.shared.read().iter().map(|(_, _, g)| g.len()).sum();
         self.plain.read().len() + shared
+    }
+
+    /// Members of shared subscription groups.
+    pub fn shared_subscription_count(&self) -> usize {
+        self.shared.read().iter().map(|(_, _, g)| g.len()).sum()
     }
 
     /// Every plain subscription as (filter, client id, subscription), for listings.
@@ -125,7 +110,7 @@ impl Router {
         let mut out: Vec<_> =
             self.plain.read().iter().map(|(f, k, s)| (f.to_owned(), k.clone(), s.subscription)).collect();
         for (filter, group, members) in self.shared.read().iter() {
-            for (client, s) in &members.members {
+            for (client, s) in members.iter() {
                 out.push((format!("$share/{group}/{filter}"), client.clone(), s.subscription));
             }
         }
@@ -146,32 +131,70 @@ impl Router {
             count(&mut outcome, &session, session.deliver(delivery));
         }
         let mut shared_targets = Vec::new();
-        self.shared.read().for_each_match(&message.topic, |_filter, _group, members| {
-            if let Some(member) = members.pick() {
-                shared_targets.push((member.session.clone(), member.subscription));
+        self.shared.read().for_each_match(&message.topic, |filter, group, members| {
+            if let Some(member) = members.pick(self.policy, message, None) {
+                let share: ByteString = format!("$share/{group}/{filter}").into();
+                shared_targets.push((member.session.clone(), member.subscription, share));
             }
         });
-        for (session, subscription) in shared_targets {
+        for (session, subscription, share) in shared_targets {
             // Retained flag: a routed message is never "retained" for shared subscribers either, unless
             // Retain As Published [MQTT-3.3.1-12].
-            let delivery = delivery_for(message, &subscription, vec_of(subscription.id));
+            let mut delivery = delivery_for(message, &subscription, vec_of(subscription.id));
+            delivery.shared = Some(share);
             count(&mut outcome, &session, session.deliver(delivery));
         }
         outcome
+    }
+
+    /// Gives a shared delivery that `leaving` will never acknowledge (its session ended) to another member
+    /// of the same group, at that member's granted QoS (MQTT 5.0 section 4.8.2). Returns whether one took it.
+    pub fn redeliver_shared(&self, delivery: &Delivery, leaving: &ByteString) -> bool {
+        let Some(share) = &delivery.shared else { return false };
+        let Some(Ok(SharedFilter { group, filter })) = tern_codec::topic::parse_shared(share) else {
+            return false;
+        };
+        let target = {
+            let shared = self.shared.read();
+            let Some(members) = shared.get(filter, &ByteString::from(group)) else { return false };
+            members
+                .pick(self.policy, &delivery.message, Some(leaving))
+                .map(|m| (m.session.clone(), m.subscription))
+        };
+        let Some((session, subscription)) = target else { return false };
+        let mut redelivery = delivery_for(&delivery.message, &subscription, vec_of(subscription.id));
+        redelivery.shared = delivery.shared.clone();
+        matches!(
+            session.deliver(redelivery),
+            crate::session::Enqueued::Queued
+                | crate::session::Enqueued::QueuedEvictedQoS0
+                | crate::session::Enqueued::QueuedOverLimit
+        )
     }
 }
 
 fn count(outcome: &mut RouteOutcome, session: &Arc<Session>, enqueued: crate::session::Enqueued) {
     use crate::session::Enqueued::*;
     match enqueued {
-        Queued | QueuedEvictedQoS0 => outcome.delivered += 1,
+        Queued => outcome.delivered += 1,
+        QueuedEvictedQoS0 => {
+            outcome.delivered += 1;
+            outcome.evicted += 1;
+        }
         QueuedOverLimit => {
             outcome.delivered += 1;
             if session.is_congested() {
                 outcome.congested.push(session.clone());
             }
         }
-        DroppedQueueFull | DroppedOffline => outcome.dropped += 1,
+        DroppedQueueFull => {
+            outcome.dropped += 1;
+            outcome.full += 1;
+        }
+        DroppedOffline => {
+            outcome.dropped += 1;
+            outcome.dropped_offline += 1;
+        }
     }
 }
 
@@ -187,6 +210,7 @@ fn delivery_for(message: &Arc<Message>, sub: &Subscription, subscription_ids: Ve
         qos: message.qos.min(sub.options.qos),
         retain: message.retain && sub.options.retain_as_published,
         subscription_ids,
+        shared: None,
     }
 }
 

@@ -8,8 +8,10 @@ mod children;
 mod compact_str;
 mod fanout;
 mod index;
+mod shared;
 mod subscribers;
 
 pub(crate) use children::{split_level, Children};
-pub use fanout::{RouteOutcome, Router, SharedGroup, Subscriber};
+pub use fanout::{RouteOutcome, Router, Subscriber};
 pub use index::SubscriptionIndex;
+pub use shared::SharedGroup;

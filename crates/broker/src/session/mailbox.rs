@@ -26,6 +26,9 @@ pub struct Delivery {
     pub retain: bool,
     /// Identifiers of the subscriptions that matched (MQTT 5.0).
     pub subscription_ids: Vec<u32>,
+    /// The shared subscription (`$share/{group}/{filter}`) it was given through, if any: when the session
+    /// ends before acknowledging it, another member of the group gets it.
+    pub shared: Option<tern_codec::ByteString>,
 }
 
 impl Delivery {
@@ -156,6 +159,12 @@ impl Mailbox {
         });
     }
 
+    /// Takes every queued delivery out, in order.
+    pub fn drain(&mut self) -> Vec<Delivery> {
+        self.bytes = 0;
+        self.queue.drain(..).collect()
+    }
+
     pub fn clear(&mut self) {
         self.queue.clear();
         self.bytes = 0;
@@ -172,7 +181,13 @@ mod tests {
         let mut p = Publish::new("t", payload);
         p.qos = qos;
         let message = Message::from_publish(p, "t".into(), None, std::time::Instant::now());
-        Delivery { message: Arc::new(message), qos, retain: false, subscription_ids: Vec::new() }
+        Delivery {
+            message: Arc::new(message),
+            qos,
+            retain: false,
+            subscription_ids: Vec::new(),
+            shared: None,
+        }
     }
 
     const LIMITS: QueueLimits = QueueLimits { max_messages: 2, max_bytes: 0, queue_qos0_offline: false };

@@ -47,6 +47,9 @@ pub enum Control {
     TakenOver(oneshot::Sender<()>),
     /// An administrator disconnects the client.
     Kick(tern_codec::ReasonCode),
+    /// The broker sends its clients to another server: v5 clients get DISCONNECT 0x9C/0x9D with the Server
+    /// Reference.
+    Redirect(crate::broker::Redirect),
     /// The security settings were reloaded: authenticate again, drop what is no longer allowed.
     Recheck,
 }

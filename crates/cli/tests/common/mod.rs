@@ -1,11 +1,28 @@
 //! Running `tern` and the mosquitto tools side by side.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_macros, clippy::unwrap_used)] // each test file uses some of them
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub use tern_test_support::mosquitto::Mosquitto;
+use tern_test_support::AnyBroker;
+
+/// Runs each `fn(BrokerKind)` once against Tern and once against Mosquitto, as `name::tern` and
+/// `name::mosquitto`.
+macro_rules! against_both_brokers {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn tern() {
+                super::$name(tern_test_support::BrokerKind::Tern)
+            }
+            #[test]
+            fn mosquitto() {
+                super::$name(tern_test_support::BrokerKind::Mosquitto)
+            }
+        }
+    )*};
+}
 
 pub fn tern() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tern"));
@@ -75,10 +92,11 @@ pub struct Subscriber {
 impl Subscriber {
     /// Starts `cmd` (a subscriber to `sync/#` among its topics, printing with -v) and waits until it has
     /// printed the retained message on `sync/ready`, i.e. it is subscribed.
-    pub fn start(broker: &Mosquitto, mut cmd: Command) -> Subscriber {
-        static SYNC: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    pub fn start(broker: &AnyBroker, mut cmd: Command) -> Subscriber {
+        // Brokers are told apart by their directory: a port may serve several brokers in turn.
+        static SYNC: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
         let mut synced = SYNC.lock().unwrap();
-        if !synced.contains(&broker.port) {
+        if !synced.iter().any(|dir| dir == broker.dir()) {
             // Published once per broker: a second copy would reach subscribers already running.
             let port = broker.port.to_string();
             let sync = run(
@@ -86,7 +104,7 @@ impl Subscriber {
                 b"",
             );
             assert!(sync.status.success());
-            synced.push(broker.port);
+            synced.push(broker.dir().to_owned());
         }
         drop(synced);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());

@@ -180,8 +180,10 @@ impl Packet {
         ((self.packet_type() as u8) << 4) | flags
     }
 
-    /// Checks that the packet can be encoded in `v` as a frame the receiver's decoder accepts.
-    fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
+    /// Checks that the packet can be encoded in `v` as a frame the receiver's decoder accepts: what
+    /// [`encode`] would refuse, without encoding (the size limit aside: see [`Packet::encoded_len`]). A sender
+    /// that must not commit state for a packet it cannot send (a packet identifier, a topic alias) checks first.
+    pub fn check(&self, v: ProtocolVersion) -> Result<(), EncodeError> {
         match self {
             Packet::Connect(p) => p.check(),
             Packet::ConnAck(p) => p.check(v),
@@ -349,9 +351,11 @@ mod tests {
     }
 
     fn rejected(packet: Packet, v: ProtocolVersion) -> EncodeError {
+        let checked = packet.check(v).unwrap_err();
         let mut buf = BytesMut::new();
         let err = encode(&packet, v, &mut buf).unwrap_err();
         assert!(buf.is_empty(), "nothing is written for a refused packet");
+        assert_eq!(checked, err, "check refuses what encode refuses");
         err
     }
 

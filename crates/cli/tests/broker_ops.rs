@@ -1,0 +1,151 @@
+//! `tern broker` as an operator runs it: a log file, the HTTP listener, SIGHUP reopening the log and
+//! reloading, `POST /api/v1/reload` taking the same path, SIGTERM ending it cleanly.
+
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Waits (at most 10 s) for `path` to contain a line with `needle`; returns that line.
+fn wait_for_line(path: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, auth: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, text.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
+fn signal(child: &Child, name: &str) {
+    assert!(Command::new("kill").args([name, &child.id().to_string()]).status().unwrap().success());
+}
+
+#[test]
+fn logs_go_to_a_file_reopened_on_sighup_and_reload_works_by_signal_and_by_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tern.log");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listeners]]\nport = 0\nbind_address = \"127.0.0.1\"\n\n[security]\nallow_anonymous = true\n\n\
+             [log]\ndest = [\"file {}\"]\n\n[http]\nlisten = \"127.0.0.1:0\"\ntoken = \"tok\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut broker = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["broker", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let line = wait_for_line(&log, "Opening HTTP listen socket on ");
+    let addr: SocketAddr =
+        line.split("socket on ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(line.split(':').next().unwrap().parse::<u64>().is_ok(), "UNIX_TIME: message, got {line:?}");
+    assert_eq!(request(addr, "GET", "/health", None).0, 200);
+    assert_eq!(request(addr, "POST", "/api/v1/reload", None).0, 401);
+    let (status, body) = request(addr, "POST", "/api/v1/reload", Some("Bearer tok"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("configuration reloaded"), "{body}");
+
+    // logrotate moves the file away; SIGHUP makes the broker write to a new one.
+    let rotated = dir.path().join("tern.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    signal(&broker, "-HUP");
+    wait_for_line(&log, "Reloading config.");
+    assert!(std::fs::read_to_string(&rotated).unwrap().contains("Opening HTTP listen socket"));
+
+    signal(&broker, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = broker.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            broker.kill().unwrap();
+            panic!("tern broker did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    wait_for_line(&log, "terminating");
+}
+
+#[test]
+fn log_dest_topic_publishes_log_lines_to_sys_broker_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tern.log");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listeners]]\nport = 0\nbind_address = \"127.0.0.1\"\n\n[security]\nallow_anonymous = true\n\n\
+             [log]\ndest = [\"topic\", \"file {}\"]\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut broker = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["broker", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = wait_for_line(&log, "Opening ipv4 listen socket on ");
+    let port = line.rsplit(':').next().unwrap().trim_end_matches('.').to_owned();
+
+    let sub = Command::new("mosquitto_sub")
+        .args(["-p", &port, "-t", "$SYS/broker/log/#", "-v", "-C", "1", "-W", "10", "-i", "log-reader"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each new client, the reader included, logs "New client connected ..." at notice level; keep
+    // connecting one until the reader, once subscribed, has seen such a line.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut sub = sub;
+    let status = loop {
+        let _ =
+            Command::new("mosquitto_pub").args(["-p", &port, "-t", "x", "-m", "y", "-i", "noisy"]).status();
+        if let Some(status) = sub.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no log line on $SYS/broker/log/#");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    sub.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("$SYS/broker/log/N "), "{out:?}");
+    assert!(out.contains(": New client connected from 127.0.0.1:"), "{out:?}");
+    assert!(out.trim_end().ends_with("(p2, c1, k60)."), "{out:?}");
+    broker.kill().unwrap();
+    let _ = broker.wait();
+}
