@@ -269,12 +269,15 @@ async fn hash_and_plus_never_grant_dollar_topics() {
     assert_eq!(subscribe(&bob, "#").await, ReasonCode::GRANTED_QOS_1);
     let (admin, _e) = connect(as_user(port, "admin-1", "admin")).await;
     assert_eq!(publish(&admin, "$app/x").await, Err(DENIED));
-    // alice names `$SYS/#` and `$app/#` outright.
+    assert_eq!(subscribe(&bob, "$SYS/broker/uptime").await, ReasonCode::NOT_AUTHORIZED);
+    // alice names `$SYS/#` and `$app/#` outright: she gets the broker's `$SYS` tree.
     let (alice, mut alice_events) = connect(as_user(port, "alice-1", "alice")).await;
     assert_eq!(subscribe(&alice, "$SYS/#").await, ReasonCode::GRANTED_QOS_1);
     assert_eq!(subscribe(&alice, "$app/#").await, ReasonCode::GRANTED_QOS_1);
     publish(&alice, "$app/x").await.unwrap();
-    assert_eq!(topics(&mut alice_events).await, ["$app/x"]);
+    let alice_got = topics(&mut alice_events).await;
+    assert!(alice_got.contains(&"$app/x".to_owned()), "{alice_got:?}");
+    assert!(alice_got.contains(&"$SYS/broker/uptime".to_owned()), "{alice_got:?}");
     assert_eq!(topics(&mut bob_events).await, Vec::<String>::new());
 }
 
@@ -349,16 +352,22 @@ async fn nobody_publishes_to_sys_or_share_topics_whatever_the_acl_says() {
             assert!(!subscribe(&watcher, filter).await.is_error(), "{filter}");
         }
         let (root, _e) = connect(as_user(port, "r5", "root")).await;
-        for topic in ["$SYS/broker/uptime", "$SYS", "$share/g/t"] {
+        for topic in ["$SYS/broker/uptime", "$SYS", "$SYS/fake/alarm", "$share/g/t"] {
             assert_eq!(publish(&root, topic).await, Err(DENIED), "{port} {topic}");
         }
         let (root3, _e) = connect(v311(port, "r3").credentials("root", "")).await;
-        root3.publish("$SYS/broker/uptime", "0", QoS::AtLeastOnce, true).await.unwrap();
-        assert_eq!(topics(&mut events).await, Vec::<String>::new());
+        root3.publish("$SYS/fake/alarm", "0", QoS::AtLeastOnce, true).await.unwrap();
+        root3.publish("$SYS/broker/uptime", "forged", QoS::AtLeastOnce, true).await.unwrap();
+        // The broker's own `$SYS` messages arrive; nothing the clients sent does.
+        let forged = |got: Vec<(String, String)>| {
+            got.into_iter()
+                .filter(|(topic, payload)| !topic.starts_with("$SYS/broker/") || payload == "forged")
+        };
+        assert_eq!(forged(drain(&mut events).await).collect::<Vec<_>>(), []);
         // Not retained either.
         let (late, mut late_events) = connect(as_user(port, "late", "root")).await;
         assert!(!subscribe(&late, "$SYS/#").await.is_error());
-        assert_eq!(topics(&mut late_events).await, Vec::<String>::new());
+        assert_eq!(forged(drain(&mut late_events).await).collect::<Vec<_>>(), []);
     }
 }
 
