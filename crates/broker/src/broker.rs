@@ -23,6 +23,7 @@ use tracing::{debug, info};
 use crate::auth::{Authorizer, ClientInfo};
 use crate::clients::ClientDirectory;
 use crate::config::Config;
+use crate::listener::ListenerContext;
 use crate::message::Message;
 use crate::overload::{ConnectionGate, MemoryWatch};
 use crate::retained::RetainedIndex;
@@ -348,18 +349,19 @@ impl BrokerShared {
     }
 
     /// Sends a Last Will now, or after its Will Delay Interval unless the session resumes first
-    /// [MQTT-3.1.3-9]; never later than the session's end.
+    /// [MQTT-3.1.3-9]; never later than the session's end. The will is checked against the listener's
+    /// authorizer in force when it is sent, which a reload may have changed meanwhile.
     pub fn handle_will(
         self: &Arc<Self>,
         session: &Arc<Session>,
         will: LastWill,
         username: Option<ByteString>,
         session_expiry: u32,
-        authorizer: Arc<dyn Authorizer>,
+        listener: Arc<ListenerContext>,
     ) {
         let delay = will.properties.will_delay_interval.unwrap_or(0).min(session_expiry);
         if delay == 0 {
-            self.publish_will(session, will, username.as_deref(), &*authorizer);
+            self.publish_will(session, will, username.as_deref(), &*listener.authorizer());
             return;
         }
         let broker = self.clone();
@@ -371,7 +373,7 @@ impl BrokerShared {
                 _ = broker.shutdown.cancelled() => return,
             }
             if session.generation() == generation {
-                broker.publish_will(&session, will, username.as_deref(), &*authorizer);
+                broker.publish_will(&session, will, username.as_deref(), &*listener.authorizer());
             }
         });
     }

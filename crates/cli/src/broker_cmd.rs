@@ -85,6 +85,8 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         .context("opening the log destinations")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // Handlers first: a SIGHUP (say from logrotate) arriving while the broker starts must not kill it.
+        let signals = Signals::new()?;
         info!("tern version {} starting", env!("CARGO_PKG_VERSION"));
         match &args.config {
             Some(path) => info!("Config loaded from {}.", path.display()),
@@ -100,7 +102,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         let pid_file = config.pid_file.clone();
         let broker = Broker::new(config).start().await.context("starting the broker")?;
         sinks.publish_to(broker.shared().clone());
-        serve_signals(&broker, &args, &sinks).await?;
+        serve_signals(&broker, &args, &sinks, signals).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));
         broker.shutdown().await;
         if let Some(pid_file) = pid_file {
@@ -110,15 +112,30 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The signals the broker handles, listened to from before it starts.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
+    }
+}
+
 /// A reload asked for through the admin API, with where to send its outcome.
 type ReloadRequest = oneshot::Sender<Result<String, String>>;
 
 /// Runs until Ctrl-C or SIGTERM. SIGHUP (and `POST /api/v1/reload`) reopens the log files and reloads the
 /// configuration file's security settings.
-async fn serve_signals(broker: &RunningBroker, args: &BrokerArgs, sinks: &LogSinks) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+async fn serve_signals(
+    broker: &RunningBroker,
+    args: &BrokerArgs,
+    sinks: &LogSinks,
+    mut signals: Signals,
+) -> anyhow::Result<()> {
     let (requests, mut requested) = mpsc::channel::<ReloadRequest>(4);
     broker.shared().set_reload_hook(std::sync::Arc::new(move || {
         let requests = requests.clone();
@@ -131,8 +148,8 @@ async fn serve_signals(broker: &RunningBroker, args: &BrokerArgs, sinks: &LogSin
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
-            _ = hup.recv() => {
+            _ = signals.term.recv() => return Ok(()),
+            _ = signals.hup.recv() => {
                 let _ = reload(broker, args, sinks);
             }
             Some(reply) = requested.recv() => {

@@ -21,6 +21,7 @@
 //! - [`broker`]: [`TestBroker`], the real broker library on an ephemeral port
 //! - [`raw`]: [`RawClient`], MQTT frames over a TcpStream, for exact wire behaviour; packet builders
 //! - [`mosquitto`]: a real Mosquitto broker with a generated configuration, for client interop tests
+//! - [`pki`]: CA, server and client certificates and CRLs for TLS tests
 //! - [`inprocess`]: a Tern broker in this process configured with mosquitto.conf lines, like [`mosquitto`]'s
 //! - [`server`]: [`AnyBroker`], either of them, for tests that run against both
 //! - [`proxy`]: a lossy link between a client and a broker: lost packets, cut connections
@@ -29,6 +30,7 @@
 pub mod broker;
 pub mod inprocess;
 pub mod mosquitto;
+pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod raw;

@@ -156,8 +156,12 @@ pub(crate) async fn accept(
         // The AUTH exchange was the credential check; the mechanism names the user.
         connect.username = authenticated.username.clone();
         connect.password = None;
-    } else if let Some(identity) = &cx.certificate_username {
-        // The certificate, checked by TLS, is the credential: its identity replaces the user name.
+    } else if cx.listener.identity_as_username.is_some() {
+        // The certificate, checked by TLS, is the credential: its identity replaces the user name. No
+        // certificate, or a name with NUL or invalid UTF-8: refused as Mosquitto refuses it.
+        let Some(identity) = &cx.certificate_username else {
+            return Err(refuse(ReasonCode::BAD_USER_NAME_OR_PASSWORD));
+        };
         connect.username = Some(identity.as_str().into());
         connect.password = None;
     } else {

@@ -299,7 +299,12 @@ where
     };
     conn.send_packet(&Packet::ConnAck(connack));
     conn.resend_inflight();
-    let exit = conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await;
+    // Packets sent right behind CONNECT may have come in the same read: handle them now, not at the next
+    // read, which may never come.
+    let exit = match conn.handle_frames(&mut rbuf) {
+        Ok(()) => conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await,
+        Err(exit) => exit,
+    };
     conn.finish(exit, &mut writer).await;
     drop(control_rx);
 }
@@ -561,13 +566,12 @@ impl Connection {
         let parked = ParkedState { outbound: self.outbound, inbound: self.inbound };
         self.broker.detach(&self.session, self.id, parked, self.session_expiry);
         if let Some(will) = will {
-            let authorizer = self.listener.authorizer();
             self.broker.handle_will(
                 &self.session,
                 will,
                 self.username.clone(),
                 self.session_expiry,
-                authorizer,
+                self.listener.clone(),
             );
         }
         if let Exit::TakenOver(ack) = exit {

@@ -388,17 +388,11 @@ async fn serve_transport(
         Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
                 if let Some(source) = listener.identity_as_username {
+                    // Without a usable identity the CONNECT is refused, as Mosquitto refuses it: CONNACK
+                    // "bad user name or password".
                     let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
-                    match cert.and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject)) {
-                        Some(name) => cx.certificate_username = Some(name),
-                        None => {
-                            info!(
-                                "Client from {} refused: no usable identity in its certificate.",
-                                peer_text(peer)
-                            );
-                            return;
-                        }
-                    }
+                    cx.certificate_username =
+                        cert.and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject));
                 }
                 Box::new(tls)
             }
