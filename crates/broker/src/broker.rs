@@ -11,7 +11,7 @@
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -30,6 +30,8 @@ use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
 use crate::session::{Attached, Control, Delivery, ParkedState, QueueLimits, Session, SessionRegistry};
 use crate::stats::{DropReason, Stats};
+use crate::storage::record::{self, WillRecord};
+use crate::storage::Durable;
 use tern_proto::OutboundState;
 
 /// Session expiry that means "never".
@@ -66,6 +68,15 @@ pub struct BrokerShared {
     /// Where MQTT 5 clients are sent instead (Server Reference), if anywhere: from `mqtt.server_reference`,
     /// changed at run time by `RunningBroker::redirect`.
     pub redirect: arc_swap::ArcSwapOption<Redirect>,
+    /// The store of durable state; `None` in memory mode.
+    pub durable: Option<Arc<Durable>>,
+    /// The listeners, in configuration order (a stored will names the one its client came through).
+    pub(crate) listeners: OnceLock<Vec<Arc<ListenerContext>>>,
+}
+
+/// Wall-clock milliseconds since the Unix epoch, as the store keeps times.
+pub(crate) fn wall_now_ms() -> u64 {
+    record::wall_ms(Instant::now(), Instant::now(), std::time::SystemTime::now())
 }
 
 /// Where the reload hook is kept (a closure has no `Debug`).
@@ -124,6 +135,8 @@ impl BrokerShared {
             connection_gate: ConnectionGate::new(&config.limits),
             memory: MemoryWatch::new(config.limits.memory_high_water),
             reload: ReloadSlot::default(),
+            durable: None,
+            listeners: OnceLock::new(),
             config,
         }
     }
@@ -173,10 +186,15 @@ impl BrokerShared {
     /// empty payload removes the topic's retained message and is not stored itself.
     pub fn store_retained(&self, message: &Arc<Message>) {
         let mut retained = self.retained.write();
-        if message.payload.is_empty() {
-            retained.remove(&message.topic);
+        let stored = if message.payload.is_empty() {
+            retained.remove(&message.topic).is_some().then_some(None)
         } else {
             retained.insert(&message.topic, message.clone());
+            Some(Some(message.as_ref()))
+        };
+        // Under the index lock: the store sees the changes of one topic in the order the index does.
+        if let (Some(durable), Some(change)) = (&self.durable, stored) {
+            durable.retain(&message.topic, change);
         }
     }
 
@@ -224,9 +242,9 @@ impl BrokerShared {
         control: mpsc::Sender<Control>,
     ) -> Attachment {
         loop {
-            let (session, existed) = self
-                .sessions
-                .get_or_insert_with(client_id, || Session::new(client_id.clone(), self.queue_limits()));
+            let (session, existed) = self.sessions.get_or_insert_with(client_id, || {
+                Session::new(client_id.clone(), self.queue_limits()).with_durable(self.durable.clone())
+            });
             let previous = session.state.lock().attached.take();
             if let Some(previous) = previous {
                 let (ack_tx, ack_rx) = oneshot::channel();
@@ -251,11 +269,49 @@ impl BrokerShared {
             }
             state.attached = Some(Attached { connection_id, control: control.clone() });
             state.expiry_interval = expiry_interval;
-            let parked = state.parked.take();
+            let mut parked = state.parked.take();
             drop(state);
             session.set_online(true);
+            self.store_attached(&session, expiry_interval, &mut parked);
             return Attachment { session, session_present: existed, parked };
         }
+    }
+
+    /// Keeps the store in step with a session that just got a connection: a persistent one is saved (and a
+    /// stored delayed will cancelled); one that now ends with its connection is no longer stored.
+    fn store_attached(&self, session: &Arc<Session>, expiry_interval: u32, parked: &mut Option<ParkedState>) {
+        let Some(durable) = &self.durable else { return };
+        if session.will_stored.swap(false, Ordering::AcqRel) {
+            durable.forget_will(&session.client_id);
+        }
+        if expiry_interval > 0 {
+            session.set_persistent(true);
+            session.save(0);
+            return;
+        }
+        if session.durable().is_none() {
+            return;
+        }
+        // Resumed with expiry 0: what was stored goes; in memory, the deliveries are no longer stored.
+        session.set_persistent(false);
+        let mut mailbox = session.mailbox.lock();
+        let mut held: Vec<Delivery> = Vec::new();
+        for d in mailbox.iter_mut() {
+            held.push(d.clone());
+            d.seq = 0;
+        }
+        drop(mailbox);
+        if let Some(p) = parked {
+            let entries: Vec<_> = p.outbound.drain().collect();
+            for mut entry in entries {
+                if let Some(d) = &mut entry.message {
+                    held.push(d.clone());
+                    d.seq = 0;
+                }
+                p.outbound.restore(entry);
+            }
+        }
+        durable.forget_session(&session.client_id, held.iter());
     }
 
     /// The connection `connection_id` stopped serving `session`. Parks its protocol state; ends the
@@ -287,11 +343,19 @@ impl BrokerShared {
             self.end_session(session);
             return;
         }
+        session.save(wall_now_ms());
         if !self.config.limits.queue_qos0_messages {
             session.mailbox.lock().retain(|d| d.qos != tern_codec::QoS::AtMostOnce);
         }
         let expiry = self.effective_expiry(expiry_interval);
         if let Some(after) = expiry {
+            self.expire_after(session, after);
+        }
+    }
+
+    /// Ends `session` after `after` unless a connection takes it up meanwhile.
+    pub(crate) fn expire_after(self: &Arc<Self>, session: &Arc<Session>, after: Duration) {
+        {
             let broker = self.clone();
             let session = session.clone();
             let generation = session.generation();
@@ -310,7 +374,7 @@ impl BrokerShared {
     }
 
     /// How long an offline session lives: its expiry interval, capped by `persistent_client_expiration`.
-    fn effective_expiry(&self, expiry_interval: u32) -> Option<Duration> {
+    pub(crate) fn effective_expiry(&self, expiry_interval: u32) -> Option<Duration> {
         let own = (expiry_interval != NEVER_EXPIRES).then(|| Duration::from_secs(u64::from(expiry_interval)));
         match (own, self.config.limits.persistent_client_expiration) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -329,21 +393,32 @@ impl BrokerShared {
         for filter in subscriptions.keys() {
             self.router.unsubscribe(filter, &session.client_id);
         }
+        // Everything the session still held: inflight (with the message until acknowledged), then queued.
+        let mut held: Vec<Delivery> = Vec::new();
         let mut orphans: Vec<Delivery> = Vec::new();
         if let Some(parked) = session.state.lock().parked.take() {
-            orphans.extend(parked.outbound.iter().filter_map(|entry| match (entry.state, &entry.message) {
-                (OutboundState::AwaitingPubAck, Some(d)) if d.shared.is_some() => Some(d.clone()),
-                _ => None,
-            }));
+            for entry in parked.outbound.iter() {
+                let Some(d) = &entry.message else { continue };
+                held.push(d.clone());
+                if entry.state == OutboundState::AwaitingPubAck && d.shared.is_some() {
+                    orphans.push(d.clone());
+                }
+            }
         }
-        orphans.extend(session.mailbox.lock().drain().into_iter().filter(|d| d.shared.is_some()));
+        let queued = session.mailbox.lock().drain();
+        orphans.extend(queued.iter().filter(|d| d.shared.is_some()).cloned());
+        held.extend(queued);
         let now = Instant::now();
-        for delivery in orphans {
-            if !delivery.message.is_expired(now)
-                && self.router.redeliver_shared(&delivery, &session.client_id)
+        for delivery in &orphans {
+            if !delivery.message.is_expired(now) && self.router.redeliver_shared(delivery, &session.client_id)
             {
                 Stats::add(&self.stats.shared_redelivered, 1);
             }
+        }
+        if let Some(durable) = session.durable() {
+            // After the redeliveries, which may store the same messages for other sessions.
+            session.set_persistent(false);
+            durable.forget_session(&session.client_id, held.iter());
         }
         self.sessions.remove_if_same(session);
     }
@@ -364,12 +439,35 @@ impl BrokerShared {
             self.publish_will(session, will, username.as_deref(), &*listener.authorizer());
             return;
         }
+        if let Some(durable) = session.durable() {
+            let index = self.listeners.get().and_then(|ls| ls.iter().position(|l| Arc::ptr_eq(l, &listener)));
+            let stored = WillRecord {
+                due: wall_now_ms() + u64::from(delay) * 1000,
+                listener: index.unwrap_or(0) as u32,
+                username: username.clone(),
+                message: record::encode_will(&will),
+            };
+            durable.save_will(&session.client_id, &stored);
+            session.will_stored.store(true, Ordering::Release);
+        }
+        self.schedule_will(session, will, username, Duration::from_secs(u64::from(delay)), listener);
+    }
+
+    /// Sends `will` after `delay` unless the session is taken up again (or shut down) first.
+    pub(crate) fn schedule_will(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        will: LastWill,
+        username: Option<ByteString>,
+        delay: Duration,
+        listener: Arc<ListenerContext>,
+    ) {
         let broker = self.clone();
         let session = session.clone();
         let generation = session.generation();
         tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(u64::from(delay))) => {}
+                _ = tokio::time::sleep(delay) => {}
                 _ = broker.shutdown.cancelled() => return,
             }
             if session.generation() == generation {
@@ -385,6 +483,11 @@ impl BrokerShared {
         username: Option<&str>,
         authorizer: &dyn Authorizer,
     ) {
+        if session.will_stored.swap(false, Ordering::AcqRel) {
+            if let Some(durable) = &self.durable {
+                durable.forget_will(&session.client_id);
+            }
+        }
         let client = ClientInfo { client_id: &session.client_id, username };
         if crate::auth::is_reserved_for_publish(&will.topic) || !authorizer.can_publish(&client, &will.topic)
         {

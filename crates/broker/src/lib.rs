@@ -19,6 +19,7 @@
 //! - [`retained`]: the retained message index
 //! - [`message`]: a message in flight through the broker
 //! - [`auth`]: authentication and authorization traits and built-in rules
+//! - [`storage`]: durable sessions, queues, inflight state and retained messages (`Store`, group commit)
 //! - [`stats`]: the counters
 //! - [`sys`]: the `$SYS/broker/...` topics
 //! - [`metrics`]: the Prometheus / OpenMetrics exposition and latency histograms
@@ -40,6 +41,7 @@ pub mod retained;
 pub mod router;
 pub mod session;
 pub mod stats;
+pub mod storage;
 pub mod sys;
 
 use std::net::SocketAddr;
@@ -63,6 +65,8 @@ pub enum StartError {
     NoListener,
     #[error(transparent)]
     Http(#[from] admin::HttpError),
+    #[error(transparent)]
+    Store(#[from] storage::StoreError),
 }
 
 /// A broker, configured but not yet listening.
@@ -72,6 +76,7 @@ pub struct Broker {
     authenticator: Option<Arc<dyn auth::Authenticator>>,
     authorizer: Option<Arc<dyn auth::Authorizer>>,
     enhanced: Vec<Arc<dyn auth::enhanced::EnhancedAuth>>,
+    store: Option<Arc<dyn storage::Store>>,
 }
 
 impl Broker {
@@ -81,7 +86,15 @@ impl Broker {
             authenticator: None,
             authorizer: None,
             enhanced: Vec::new(),
+            store: None,
         }
+    }
+
+    /// Keeps durable state in `store` instead of the configured directory (tests, embedding: a
+    /// [`storage::MemoryStore`] outlives the broker that used it).
+    pub fn with_store(mut self, store: Arc<dyn storage::Store>) -> Broker {
+        self.store = Some(store);
+        self
     }
 
     /// Offers an enhanced authentication method (MQTT 5.0 AUTH exchanges) on every listener, besides the
@@ -110,18 +123,25 @@ impl Broker {
             authorizer: self.authorizer,
             enhanced: self.enhanced,
         };
-        let shared = Arc::new(self.shared);
+        let mut shared = self.shared;
+        shared.durable = storage::open(&shared.config.persistence, self.store)?;
+        let shared = Arc::new(shared);
         let configured = shared.config.listeners.clone();
         let listeners = shared.config.effective_listeners();
-        let mut bound = Vec::new();
         let mut contexts = Vec::new();
-        for (i, l) in listeners.iter().enumerate() {
+        for l in &listeners {
             let security = overrides.security_for(&shared.config, l)?;
             let context = Arc::new(listener::ListenerContext::new(&shared.config, l, security)?);
-            contexts.push((l.clone(), context.clone()));
+            contexts.push((l.clone(), context));
+        }
+        let _ = shared.listeners.set(contexts.iter().map(|(_, c)| c.clone()).collect());
+        // State is back before the first client can connect.
+        storage::restore(&shared)?;
+        let mut bound = Vec::new();
+        for (i, (l, context)) in contexts.iter().enumerate() {
             // The default pair (127.0.0.1 and ::1) needs only one of its addresses.
             let required = !configured.is_empty() || i == 0;
-            bound.extend(listener::bind(l, context, required).await?);
+            bound.extend(listener::bind(l, context.clone(), required).await?);
         }
         if bound.is_empty() {
             return Err(StartError::NoListener);
@@ -307,6 +327,15 @@ impl RunningBroker {
         let drain = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
             connections.abort_all();
+        }
+        if let Some(durable) = &self.shared.durable {
+            // Sessions parked by the closing connections are saved; then one last fsync.
+            let committer = durable.committer().clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                committer.flush_blocking(Duration::from_secs(5));
+                committer.stop();
+            })
+            .await;
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `Arc<Message>` by every subscriber queue, the retained store and inflight windows. Its payload is the
 //! `Bytes` slice of the frame it was read from: never copied per subscriber.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tern_codec::{ByteString, Bytes, Properties, Publish, QoS};
@@ -24,6 +25,8 @@ pub struct Message {
     pub publisher: Option<ByteString>,
     /// When the broker received it (publish latency is measured from here).
     pub received_at: Instant,
+    /// Its id in the store, once a persistent session's queue holds it (stored once for all queues).
+    pub stored: OnceLock<u64>,
 }
 
 impl Message {
@@ -49,6 +52,7 @@ impl Message {
             expires_at,
             publisher,
             received_at: now,
+            stored: OnceLock::new(),
         }
     }
 

@@ -36,7 +36,7 @@ fn ports(config: &Config) -> Vec<(u16, Option<&str>)> {
 fn debians_default_file_with_its_conf_d() {
     let c = load("debian.conf");
     assert_eq!(c.pid_file.as_deref(), Some(Path::new("/run/mosquitto/mosquitto.pid")));
-    assert!(c.persistence.enabled);
+    assert!(c.persistence.enabled());
     assert_eq!(c.log.dest, ["file /var/log/mosquitto/mosquitto.log"]);
     // conf.d files load in name order; the README is not a .conf file.
     assert_eq!(ports(&c), [(1883, Some("localhost")), (8883, None)]);

@@ -60,12 +60,12 @@ async fn basic_auth_and_metrics_auth() {
 async fn a_public_address_without_credentials_is_refused() {
     let mut cfg = with_http(None);
     cfg.http.listen = Some("0.0.0.0:0".into());
-    let err = tern_broker::Broker::new(cfg).start().await.unwrap_err();
+    let err = tern_broker::Broker::new(tern_test_support::in_memory(cfg)).start().await.unwrap_err();
     assert!(err.to_string().contains("without credentials"), "{err}");
     // With a token it starts.
     let mut cfg = with_http(Some("secret"));
     cfg.http.listen = Some("0.0.0.0:0".into());
-    let broker = tern_broker::Broker::new(cfg).start().await.unwrap();
+    let broker = tern_broker::Broker::new(tern_test_support::in_memory(cfg)).start().await.unwrap();
     broker.shutdown().await;
 }
 

@@ -180,7 +180,7 @@ async fn auth_failures_are_counted() {
     }
     let mut cfg = config();
     cfg.http.listen = Some("127.0.0.1:0".into());
-    let broker = tern_broker::Broker::new(cfg)
+    let broker = tern_broker::Broker::new(tern_test_support::in_memory(cfg))
         .with_authenticator(std::sync::Arc::new(OnlyAlice))
         .start()
         .await

@@ -49,7 +49,7 @@ async fn a_broker_runs_on_the_sample_configuration() {
     config.listeners[0].port = 0;
     config.listeners[0].bind_address = Some("127.0.0.1".into());
     config.http.listen = Some("127.0.0.1:0".into());
-    let broker = tern_broker::Broker::new(config).start().await.unwrap();
+    let broker = tern_broker::Broker::new(tern_test_support::in_memory(config)).start().await.unwrap();
     let health = ops_support::http(broker.http_addr().unwrap(), "GET", "/health", None, None).await;
     assert_eq!(health.status, 200);
     broker.shutdown().await;
@@ -70,7 +70,7 @@ fn the_sample_mosquitto_conf_loads_as_mosquitto_would() {
     assert_eq!(config.listeners.len(), 1);
     assert_eq!(config.listeners[0].port, 1883);
     assert_eq!(config.security.allow_anonymous, Some(true));
-    assert!(config.persistence.enabled);
+    assert!(config.persistence.enabled());
     assert_eq!(config.sys_interval, 10);
 }
 

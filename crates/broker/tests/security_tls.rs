@@ -531,7 +531,8 @@ async fn ciphers_and_ciphers_tls13_restrict_the_suites_a_client_may_use() {
     std::fs::write(dir.path().join("bad.conf"), conf).unwrap();
     let mut config = tern_broker::config::Config::load(dir.path().join("bad.conf")).unwrap();
     config.listeners[0].port = 0;
-    let error = tern_broker::Broker::new(config).start().await.unwrap_err().to_string();
+    let error =
+        tern_broker::Broker::new(tern_test_support::in_memory(config)).start().await.unwrap_err().to_string();
     assert!(error.contains("ciphers HIGH:!aNULL:!MD5: names none of the cipher suites"), "{error}");
     assert!(error.contains("ECDHE-ECDSA-AES256-GCM-SHA384"), "{error}");
 }

@@ -3,8 +3,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tern_broker::config::{Config, ListenerConfig};
+use tern_broker::config::{Config, Durability, ListenerConfig, PersistenceConfig};
 use tern_broker::{Broker, BrokerShared, RunningBroker};
+
+/// `config` without a store unless it names one: tests run side by side in one working directory, where
+/// the default `tern-data` store would be shared (and refused to all but one of them).
+pub fn in_memory(mut config: Config) -> Config {
+    if config.persistence.location == PersistenceConfig::default().location {
+        config.persistence.durability = Durability::Memory;
+    }
+    config
+}
 
 /// A broker started for one test. Dropping it cancels the broker (connections close, tasks end); call
 /// [`TestBroker::shutdown`] to wait for a clean shutdown instead.
@@ -34,7 +43,7 @@ impl TestBroker {
             ..ListenerConfig::default()
         }];
         config.security.allow_anonymous.get_or_insert(true);
-        let running = customize(Broker::new(config)).start().await.expect("test broker starts");
+        let running = customize(Broker::new(in_memory(config))).start().await.expect("test broker starts");
         let addr = running.local_addrs()[0];
         TestBroker { running: Some(running), addr }
     }

@@ -60,7 +60,11 @@ impl TernBroker {
         let path = dir.path().join("tern.conf");
         let text = format!("listener {port} 127.0.0.1\n{config}");
         std::fs::write(&path, &text).expect("write config");
-        let config = Config::from_mosquitto_str(&text, &path).expect("valid broker configuration");
+        let mut config = Config::from_mosquitto_str(&text, &path).expect("valid broker configuration");
+        if config.persistence.location == Config::default().persistence.location {
+            // Durable as in production, in a directory of its own.
+            config.persistence.location = dir.path().join("tern-data");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

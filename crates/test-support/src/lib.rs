@@ -36,7 +36,7 @@ pub mod proxy;
 pub mod raw;
 pub mod server;
 
-pub use broker::TestBroker;
+pub use broker::{in_memory, TestBroker};
 pub use mosquitto::Mosquitto;
 pub use process::{
     free_port, require_node_package, require_python_module, require_tool, run_checked, workspace_root,

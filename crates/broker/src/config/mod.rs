@@ -383,17 +383,48 @@ pub struct MqttConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PersistenceConfig {
-    /// `persistence true|false`.
-    pub enabled: bool,
-    /// Directory of the store (`persistence_location`).
+    /// `fsync` (default), `buffered`, or `memory` (mosquitto.conf `persistence false`).
+    pub durability: Durability,
+    /// Directory of the store (`persistence_location`); relative to the working directory.
     pub location: PathBuf,
     /// Seconds between saves (`autosave_interval`; accepted, Tern writes continuously).
     pub autosave_interval: u64,
+    /// `fsync` mode: longest a durable change waits for others to share its fsync, in milliseconds.
+    pub commit_delay_ms: u64,
+    /// `buffered` mode: milliseconds between fsyncs.
+    pub sync_interval_ms: u64,
+}
+
+/// When an acknowledged QoS 1/2 message is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Acknowledged after it is on disk (fsync, group-committed): survives a crash and a power loss.
+    #[default]
+    Fsync,
+    /// Acknowledged once written to the OS, fsynced every `sync_interval_ms`: survives a crash (`kill -9`),
+    /// may lose that interval on a power loss.
+    Buffered,
+    /// Nothing is stored: sessions and retained messages end with the process.
+    Memory,
+}
+
+impl PersistenceConfig {
+    /// Whether state is stored on disk.
+    pub fn enabled(&self) -> bool {
+        self.durability != Durability::Memory
+    }
 }
 
 impl Default for PersistenceConfig {
     fn default() -> Self {
-        PersistenceConfig { enabled: false, location: PathBuf::from("tern-data"), autosave_interval: 1800 }
+        PersistenceConfig {
+            durability: Durability::Fsync,
+            location: PathBuf::from("tern-data"),
+            autosave_interval: 1800,
+            commit_delay_ms: 2,
+            sync_interval_ms: 1000,
+        }
     }
 }
 

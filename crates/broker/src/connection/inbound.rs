@@ -31,7 +31,9 @@ impl Connection {
             Packet::Publish(publish) => self.on_publish(publish),
             Packet::PubAck(ack) => {
                 // An unknown id is a late duplicate: nothing to do.
-                let _ = self.outbound.on_puback(ack.packet_id);
+                if let Ok(Some(delivery)) = self.outbound.on_puback(ack.packet_id) {
+                    self.dequeue_stored(&delivery);
+                }
                 Ok(())
             }
             Packet::PubRec(ack) => {
@@ -44,11 +46,21 @@ impl Connection {
                 if !found && self.version.is_v5() {
                     comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
                 }
-                self.send_packet(&Packet::PubComp(comp));
+                // The client may reuse the identifier once it has PUBCOMP: a restart must not take a new
+                // message with it for a duplicate, so the stored identifier goes first.
+                let lsn = match self.session.durable() {
+                    Some(d) if found => Some(d.released_inbound(&self.client_id, ack.packet_id.get())),
+                    _ => None,
+                };
+                self.send_packet_after(lsn, &Packet::PubComp(comp));
                 Ok(())
             }
             Packet::PubComp(ack) => {
-                let _ = self.outbound.on_pubcomp(ack.packet_id);
+                if self.outbound.on_pubcomp(ack.packet_id).is_ok() {
+                    if let Some(d) = self.session.durable() {
+                        d.completed_qos2(&self.client_id, ack.packet_id.get());
+                    }
+                }
                 Ok(())
             }
             Packet::Subscribe(subscribe) => {
@@ -89,6 +101,18 @@ impl Connection {
     }
 
     fn ack_publish(&mut self, qos: QoS, packet_id: Option<NonZeroU16>, reason: ReasonCode, why: &str) {
+        self.ack_publish_after(None, qos, packet_id, reason, why);
+    }
+
+    /// Acknowledges a PUBLISH once `lsn` (the durable state it created) is durable.
+    fn ack_publish_after(
+        &mut self,
+        lsn: Option<u64>,
+        qos: QoS,
+        packet_id: Option<NonZeroU16>,
+        reason: ReasonCode,
+        why: &str,
+    ) {
         let Some(packet_id) = packet_id else { return };
         let mut ack = Ack::new(packet_id);
         if self.version.is_v5() {
@@ -105,7 +129,7 @@ impl Connection {
         match qos {
             QoS::AtMostOnce => {}
             QoS::AtLeastOnce => {
-                self.send_packet(&Packet::PubAck(ack));
+                self.send_packet_after(lsn, &Packet::PubAck(ack));
                 self.inbound.puback_sent();
             }
             QoS::ExactlyOnce => {
@@ -114,7 +138,16 @@ impl Connection {
                     // identifier is free (and no longer counts against the Receive Maximum) at once.
                     self.inbound.on_pubrel(packet_id);
                 }
-                self.send_packet(&Packet::PubRec(ack));
+                self.send_packet_after(lsn, &Packet::PubRec(ack));
+            }
+        }
+    }
+
+    /// A stored delivery is done with: it leaves the store.
+    pub(super) fn dequeue_stored(&self, delivery: &Delivery) {
+        if delivery.seq != 0 {
+            if let Some(d) = self.session.durable() {
+                d.dequeue(&self.client_id, delivery);
             }
         }
     }
@@ -205,9 +238,27 @@ impl Connection {
             );
             return Ok(());
         }
+        let durable = self.broker.durable.clone().filter(|_| qos != QoS::AtMostOnce);
+        if let Some(d) = &durable {
+            if d.is_failing() && self.version.is_v5() {
+                // Nothing is acknowledged that the store could not keep: refused, not routed.
+                self.ack_publish(
+                    qos,
+                    packet_id,
+                    ReasonCode::QUOTA_EXCEEDED,
+                    "the store cannot write (disk full?)",
+                );
+                return Ok(());
+            }
+        }
+        let before = durable.as_ref().map(|d| d.submitted());
         publish.topic = topic.clone();
         let message = Message::from_publish(publish, topic, Some(self.client_id.clone()), Instant::now());
         let mut outcome = self.broker.publish(Arc::new(message));
+        if let (QoS::ExactlyOnce, Some(d), Some(id)) = (qos, self.session.durable(), packet_id) {
+            d.received_qos2(&self.client_id, id.get());
+        }
+        let lsn = durable.as_ref().map(|d| d.submitted()).filter(|after| Some(*after) != before);
         // Flow control: subscribers above their queue limit hold this publisher back (see `run`).
         if self.congested.is_empty() && !outcome.congested.is_empty() {
             self.congestion_deadline = tokio::time::Instant::now() + super::CONGESTION_WAIT;
@@ -221,7 +272,7 @@ impl Connection {
             (0, _, full, true) if full > 0 => ReasonCode::QUOTA_EXCEEDED,
             _ => ReasonCode::SUCCESS,
         };
-        self.ack_publish(qos, packet_id, reason, "the subscribers' queues are full");
+        self.ack_publish_after(lsn, qos, packet_id, reason, "the subscribers' queues are full");
         Ok(())
     }
 
@@ -264,10 +315,20 @@ impl Connection {
 
     fn on_pubrec(&mut self, ack: Ack) {
         match self.outbound.on_pubrec(ack.packet_id, ack.reason_code) {
-            Ok(PubRecOutcome::Release(_)) | Ok(PubRecOutcome::ReleaseAgain) => {
+            Ok(PubRecOutcome::Release(delivery)) => {
+                // Stored first: after a restart the exchange resumes with PUBREL, never a second PUBLISH.
+                let lsn = match self.session.durable() {
+                    Some(d) if delivery.seq != 0 => {
+                        Some(d.released_qos2(&self.client_id, &delivery, ack.packet_id.get()))
+                    }
+                    _ => None,
+                };
+                self.send_packet_after(lsn, &Packet::PubRel(Ack::new(ack.packet_id)));
+            }
+            Ok(PubRecOutcome::ReleaseAgain) => {
                 self.send_packet(&Packet::PubRel(Ack::new(ack.packet_id)));
             }
-            Ok(PubRecOutcome::Refused(..)) => {}
+            Ok(PubRecOutcome::Refused(delivery, _)) => self.dequeue_stored(&delivery),
             Err(_) => {
                 // [MQTT-4.3.3] Unknown id: release it anyway so the client can complete its state.
                 let mut rel = Ack::new(ack.packet_id);
@@ -326,12 +387,15 @@ impl Connection {
                         subscription_ids: subscription_id.into_iter().collect(),
                         message,
                         shared: None,
+                        seq: 0,
                     });
                 }
             }
         }
         let ack = SubAck { packet_id: subscribe.packet_id, reason_codes, properties: Properties::default() };
-        self.send_packet(&Packet::SubAck(ack));
+        // A granted subscription of a persistent session survives a restart once acknowledged.
+        let lsn = self.session.save(0);
+        self.send_packet_after(lsn, &Packet::SubAck(ack));
     }
 
     fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
@@ -351,7 +415,8 @@ impl Connection {
         }
         let ack =
             UnsubAck { packet_id: unsubscribe.packet_id, reason_codes, properties: Properties::default() };
-        self.send_packet(&Packet::UnsubAck(ack));
+        let lsn = self.session.save(0);
+        self.send_packet_after(lsn, &Packet::UnsubAck(ack));
     }
 
     fn on_disconnect(&mut self, disconnect: tern_codec::Disconnect) -> Result<(), Exit> {

@@ -12,9 +12,11 @@
 //! - [`auth`]: enhanced authentication: the AUTH exchange and re-authentication
 //! - [`inbound`]: packets from the client
 //! - [`outbound`]: deliveries and redelivery to the client
+//! - [`held`]: packets that wait for the store (acks of durable state)
 
 mod auth;
 mod connect;
+mod held;
 mod inbound;
 mod outbound;
 
@@ -147,6 +149,8 @@ pub(crate) struct Connection {
     record: Arc<ConnectedClient>,
     /// Publish rate limits (`None`: unlimited).
     rate: Option<RateLimit>,
+    /// Packets that may only be sent once the store has made durable what they acknowledge.
+    held: held::Held,
 }
 
 /// Serves one network connection from its first byte to its last.
@@ -294,6 +298,7 @@ where
         wbuf: BytesMut::with_capacity(1024),
         record,
         rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
+        held: held::Held::new(broker.durable.as_ref()),
         context: cx,
         broker,
     };
@@ -367,6 +372,7 @@ impl Connection {
             return exit;
         }
         loop {
+            self.release_held();
             self.pump();
             self.record.set_inflight(self.outbound.len());
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
@@ -417,6 +423,7 @@ impl Connection {
                         }
                     }
                 },
+                _ = self.held.changed(), if self.held.is_waiting() => {}
                 _ = session.notified() => {}
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     if self.keep_alive.expired(Instant::now()) {
@@ -470,6 +477,7 @@ impl Connection {
                 self.session.state.lock().subscriptions.remove(&filter);
             }
         }
+        self.session.save(0);
         Ok(())
     }
 
@@ -495,20 +503,12 @@ impl Connection {
     /// Encodes a packet into the write buffer. An acknowledgement that would be larger than the client's
     /// Maximum Packet Size goes without its Reason String and User Properties [MQTT-3.4.2-2],
     /// [MQTT-3.4.2-3] (and likewise for every packet type that may carry them).
+    /// Packets are written in order: while some wait for the store, the others wait behind them.
     fn send_packet(&mut self, packet: &Packet) {
-        let start = self.wbuf.len();
-        if encode(packet, self.version, &mut self.wbuf).is_err() {
-            return;
+        let buf = self.held.tail().unwrap_or(&mut self.wbuf);
+        if encode_limited(packet, self.version, self.client_max_packet, buf) {
+            Stats::add(&self.broker.stats.messages_sent, 1);
         }
-        if self.wbuf.len() - start > self.client_max_packet as usize {
-            if let Some(stripped) = without_diagnostics(packet) {
-                self.wbuf.truncate(start);
-                if encode(&stripped, self.version, &mut self.wbuf).is_err() {
-                    return;
-                }
-            }
-        }
-        Stats::add(&self.broker.stats.messages_sent, 1);
     }
 
     /// Says goodbye: v5 DISCONNECT with a reason where one applies, flush, close; then the will, the session.
@@ -534,6 +534,8 @@ impl Connection {
                 }
             }
         }
+        // Acks still waiting for the store go out if it catches up soon; otherwise the client sends again.
+        self.flush_held(Duration::from_secs(1)).await;
         if let (true, Some(rc)) = (self.version.is_v5(), exit.disconnect_reason()) {
             // A code DISCONNECT does not allow would not encode, and the client would see a bare close: say
             // 0x80 Unspecified error instead [MQTT-3.14.2-1].
@@ -579,6 +581,21 @@ impl Connection {
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
     }
+}
+
+/// Encodes `packet` into `buf`, without its diagnostics if they would make it too large for the client.
+fn encode_limited(packet: &Packet, version: ProtocolVersion, max_packet: u32, buf: &mut BytesMut) -> bool {
+    let start = buf.len();
+    if encode(packet, version, buf).is_err() {
+        return false;
+    }
+    if buf.len() - start > max_packet as usize {
+        if let Some(stripped) = without_diagnostics(packet) {
+            buf.truncate(start);
+            return encode(&stripped, version, buf).is_ok();
+        }
+    }
+    true
 }
 
 /// `packet` without Reason String and User Properties, if it is a packet that may drop them to fit.

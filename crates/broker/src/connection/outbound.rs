@@ -65,22 +65,31 @@ impl Connection {
     fn send_delivery(&mut self, delivery: Delivery, now: Instant) {
         let message = &delivery.message;
         if message.is_expired(now) {
-            return; // [MQTT-3.3.2-5] Expired messages are not delivered.
+            return self.dequeue_stored(&delivery); // [MQTT-3.3.2-5] Expired messages are not delivered.
         }
         if !self.listener.security().authorizer.can_receive(&self.client_info_ref(), &message.topic) {
-            return;
+            return self.dequeue_stored(&delivery);
         }
         let mut publish = publish_for(self.version, &delivery, now);
         publish.topic = self.unmount(&publish.topic);
         if !fits(self.version, self.client_max_packet, &publish, delivery.qos, false) {
+            self.dequeue_stored(&delivery);
             return self.dropped_too_large();
         }
+        // A stored QoS 2 delivery keeps its packet identifier across a restart: stored before it is sent.
+        let stored_qos2 = (delivery.qos == QoS::ExactlyOnce && delivery.seq != 0).then(|| delivery.clone());
         // Setting a topic alias adds a property: only use aliases when the packet still fits with it, so
         // an alias is never recorded for a packet that is then not sent.
         let alias = fits(self.version, self.client_max_packet, &publish, delivery.qos, true);
+        let mut lsn = None;
         if delivery.qos != QoS::AtMostOnce {
             match self.outbound.send(delivery.qos, delivery) {
-                Ok(id) => publish.packet_id = Some(id),
+                Ok(id) => {
+                    publish.packet_id = Some(id);
+                    if let (Some(d), Some(stored)) = (self.session.durable(), &stored_qos2) {
+                        lsn = Some(d.sent_qos2(&self.client_id, stored, id.get()));
+                    }
+                }
                 Err(d) => {
                     // Window full after all: back to the front of the queue.
                     self.session.mailbox.lock().requeue_front(std::iter::once(d));
@@ -93,7 +102,7 @@ impl Connection {
         }
         Stats::add(&self.broker.stats.publish_sent, 1);
         self.broker.stats.publish_out(publish.qos, publish.payload.len());
-        self.send_packet(&Packet::Publish(publish));
+        self.send_packet_after(lsn, &Packet::Publish(publish));
     }
 
     fn client_info_ref(&self) -> crate::auth::ClientInfo<'_> {
@@ -137,6 +146,8 @@ impl Connection {
             });
             if keep {
                 self.outbound.restore(entry);
+            } else if let Some(d) = &entry.message {
+                self.dequeue_stored(d);
             }
         }
         let mut packets = Vec::with_capacity(self.outbound.len());

@@ -211,6 +211,7 @@ fn delivery_for(message: &Arc<Message>, sub: &Subscription, subscription_ids: Ve
         retain: message.retain && sub.options.retain_as_published,
         subscription_ids,
         shared: None,
+        seq: 0,
     }
 }
 

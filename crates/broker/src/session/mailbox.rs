@@ -29,6 +29,8 @@ pub struct Delivery {
     /// The shared subscription (`$share/{group}/{filter}`) it was given through, if any: when the session
     /// ends before acknowledging it, another member of the group gets it.
     pub shared: Option<tern_codec::ByteString>,
+    /// Its place in the session's stored queue; 0 when not stored (QoS 0, clean session, no store).
+    pub seq: u64,
 }
 
 impl Delivery {
@@ -133,6 +135,22 @@ impl Mailbox {
         self.queue.front()
     }
 
+    /// The delivery queued last.
+    pub fn back(&self) -> Option<&Delivery> {
+        self.queue.back()
+    }
+
+    /// Queues a delivery restored from the store, whatever the limits (it was within them when stored).
+    pub fn push_restored(&mut self, delivery: Delivery) {
+        self.bytes += delivery.size();
+        self.queue.push_back(delivery);
+    }
+
+    /// Every queued delivery, to forget them in the store.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Delivery> {
+        self.queue.iter_mut()
+    }
+
     pub fn pop(&mut self) -> Option<Delivery> {
         let d = self.queue.pop_front()?;
         self.bytes -= d.size();
@@ -187,6 +205,7 @@ mod tests {
             retain: false,
             subscription_ids: Vec::new(),
             shared: None,
+            seq: 0,
         }
     }
 

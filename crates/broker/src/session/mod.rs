@@ -15,14 +15,18 @@ pub mod registry;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use tern_codec::{ByteString, SubscriptionOptions};
+use tern_codec::{ByteString, QoS, SubscriptionOptions};
 use tern_proto::{Inbound, Outbound};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 pub use mailbox::{Delivery, Enqueued, Mailbox, QueueLimits};
 pub use registry::SessionRegistry;
+
+use crate::storage::record::SessionRecord;
+use crate::storage::Durable;
 
 /// One subscription of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +95,14 @@ pub struct Session {
     drained: Notify,
     /// A publisher waited for this session in vain: it is not waited for again until its queue drains.
     stalled: AtomicBool,
+    /// The store, when the broker has one.
+    durable: OnceLock<Arc<Durable>>,
+    /// The session outlives its connection (expiry > 0) and is kept in the store.
+    persistent: AtomicBool,
+    /// Sequence number of the next stored delivery.
+    next_seq: AtomicU64,
+    /// A delayed will of this session is stored.
+    pub(crate) will_stored: AtomicBool,
 }
 
 impl Session {
@@ -106,13 +118,67 @@ impl Session {
             dropped: AtomicU64::new(0),
             drained: Notify::new(),
             stalled: AtomicBool::new(false),
+            durable: OnceLock::new(),
+            persistent: AtomicBool::new(false),
+            next_seq: AtomicU64::new(1),
+            will_stored: AtomicBool::new(false),
         }
     }
 
-    /// Queues a delivery and wakes the connection; returns what happened to it.
-    pub fn deliver(&self, delivery: Delivery) -> Enqueued {
+    /// The session keeps its durable state in `durable` while it is persistent.
+    pub fn with_durable(self, durable: Option<Arc<Durable>>) -> Self {
+        if let Some(d) = durable {
+            let _ = self.durable.set(d);
+        }
+        self
+    }
+
+    /// The store, if this session is kept in one (persistent, and the broker has a store).
+    pub fn durable(&self) -> Option<&Arc<Durable>> {
+        self.durable.get().filter(|_| self.persistent.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_persistent(&self, persistent: bool) {
+        self.persistent.store(persistent, Ordering::Release);
+    }
+
+    /// Stored deliveries continue after `seq` (recovery).
+    pub(crate) fn continue_after(&self, seq: u64) {
+        self.next_seq.fetch_max(seq + 1, Ordering::Relaxed);
+    }
+
+    /// Saves the session record (expiry, subscriptions); `disconnected_at` is wall-clock ms, 0 while
+    /// connected. Returns the LSN to wait for, if the session is stored.
+    pub fn save(&self, disconnected_at: u64) -> Option<u64> {
+        let durable = self.durable()?;
+        let state = self.state.lock();
+        let record = SessionRecord {
+            expiry_interval: state.expiry_interval,
+            disconnected_at,
+            subscriptions: state.subscriptions.iter().map(|(f, s)| (f.clone(), *s)).collect(),
+        };
+        drop(state);
+        Some(durable.save_session(&self.client_id, &record))
+    }
+
+    /// Queues a delivery and wakes the connection; returns what happened to it. A QoS 1/2 delivery to a
+    /// persistent session is stored as it is queued.
+    pub fn deliver(&self, mut delivery: Delivery) -> Enqueued {
         let online = self.is_online();
-        let outcome = self.mailbox.lock().push(delivery, &self.limits, online);
+        let durable = self.durable().filter(|_| delivery.qos != QoS::AtMostOnce);
+        let mut mailbox = self.mailbox.lock();
+        if durable.is_some() {
+            delivery.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        }
+        let outcome = mailbox.push(delivery, &self.limits, online);
+        if let (Some(d), Enqueued::Queued | Enqueued::QueuedEvictedQoS0 | Enqueued::QueuedOverLimit) =
+            (durable, outcome)
+        {
+            if let Some(queued) = mailbox.back() {
+                d.enqueue(&self.client_id, queued.seq, queued);
+            }
+        }
+        drop(mailbox);
         match outcome {
             Enqueued::Queued | Enqueued::QueuedEvictedQoS0 | Enqueued::QueuedOverLimit => {
                 self.notify.notify_one()

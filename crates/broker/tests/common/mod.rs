@@ -68,7 +68,7 @@ pub async fn start(dir: &Path, conf: &str) -> TestBroker {
     let config_path = dir.join("mosquitto.conf");
     std::fs::write(&config_path, conf).unwrap();
     let config = load(&config_path).unwrap();
-    let running = Broker::new(config).start().await.unwrap();
+    let running = Broker::new(tern_test_support::in_memory(config)).start().await.unwrap();
     let addrs = running.local_addrs().to_vec();
     TestBroker { running, addrs, config_path }
 }

@@ -24,7 +24,7 @@ async fn ws_broker() -> (RunningBroker, SocketAddr) {
     };
     let mut config = Config { listeners: vec![listener], ..Config::default() };
     config.security.allow_anonymous = Some(true);
-    let broker = Broker::new(config).start().await.expect("broker starts");
+    let broker = Broker::new(tern_test_support::in_memory(config)).start().await.expect("broker starts");
     let addr = broker.local_addrs()[0];
     (broker, addr)
 }

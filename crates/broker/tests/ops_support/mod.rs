@@ -27,7 +27,7 @@ pub fn config() -> Config {
 }
 
 pub async fn start(config: Config) -> (RunningBroker, SocketAddr) {
-    let broker = Broker::new(config).start().await.unwrap();
+    let broker = Broker::new(tern_test_support::in_memory(config)).start().await.unwrap();
     let addr = broker.local_addrs()[0];
     (broker, addr)
 }

@@ -168,7 +168,14 @@ impl Parser {
             }
 
             // Global directives.
-            "persistence" | "retained_persistence" => self.config.persistence.enabled = args.bool()?,
+            "persistence" | "retained_persistence" => {
+                let p = &mut self.config.persistence;
+                p.durability = match (args.bool()?, p.durability) {
+                    (false, _) => crate::config::Durability::Memory,
+                    (true, crate::config::Durability::Memory) => crate::config::Durability::Fsync,
+                    (true, kept) => kept,
+                };
+            }
             "persistence_location" => {
                 let dir = PathBuf::from(args.text("a directory")?);
                 self.once(Key::Global, "persistence_location", at)?;

@@ -362,12 +362,15 @@ fn persistence_and_process_settings_are_read() {
         "persistence true\npersistence_location /var/lib/mosquitto/\nautosave_interval 60\npid_file /run/m.pid\n\
          user mosquitto\nsys_interval 0\n",
     );
-    assert!(c.persistence.enabled);
+    assert!(c.persistence.enabled());
     assert_eq!(c.persistence.location, Path::new("/var/lib/mosquitto/"));
     assert_eq!(c.persistence.autosave_interval, 60);
     assert_eq!(c.pid_file.as_deref(), Some(Path::new("/run/m.pid")));
     assert_eq!((c.user.as_deref(), c.sys_interval), (Some("mosquitto"), 0));
-    assert!(config("retained_persistence true\n").persistence.enabled);
+    assert!(config("retained_persistence true\n").persistence.enabled());
+    // Durable unless switched off: `persistence false` is Tern's memory mode.
+    assert!(config("").persistence.enabled());
+    assert_eq!(config("persistence false\n").persistence.durability, crate::config::Durability::Memory);
     assert_eq!(config("autosave_interval -1\n").persistence.autosave_interval, 0);
 }
 

@@ -1,0 +1,265 @@
+//! The disk engine: fjall, a pure-Rust LSM tree with a checksummed journal. One keyspace holds everything;
+//! the key prefixes of [`super::keys`] separate the kinds of records.
+//!
+//! Opening never leaves the broker down: a torn or corrupted journal tail is cut back to the last whole
+//! batch (fjall does this; we compare file sizes to say so loudly), and a store that cannot be opened at
+//! all is moved aside (quarantined) and replaced by an empty one. After a failed write or fsync (disk
+//! full) fjall refuses further writes; the store is then reopened from its journal on the next attempt,
+//! so the broker recovers by itself when space returns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use parking_lot::Mutex;
+use tracing::{error, info, warn};
+
+use super::{Op, Store, StoreError, SyncMode};
+
+const KEYSPACE: &str = "tern";
+
+/// How a store was opened.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// Bytes of torn or corrupted journal tail cut off during recovery.
+    pub tail_bytes_discarded: u64,
+    /// Where a store that could not be opened was moved to.
+    pub quarantined: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct FjallStore {
+    path: PathBuf,
+    /// `None` between a failure that poisoned the engine and the reopen that recovers from it.
+    inner: Mutex<Option<Engine>>,
+}
+
+struct Engine {
+    db: Database,
+    keyspace: Keyspace,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine")
+    }
+}
+
+fn engine_error(e: fjall::Error) -> StoreError {
+    match e {
+        fjall::Error::Io(io) => StoreError::Io(io),
+        other => StoreError::Engine(format!("{other:?}")),
+    }
+}
+
+fn open_engine(path: &Path) -> Result<Engine, StoreError> {
+    let db = Database::builder(path)
+        // Small caches: the broker's own state is in memory; the store is read at start-up.
+        .cache_size(8 * 1024 * 1024)
+        .worker_threads(1)
+        // Tern decides when the journal reaches the OS and the disk (the committer).
+        .manual_journal_persist(true)
+        .open()
+        .map_err(|e| match e {
+            fjall::Error::Locked => StoreError::Locked(path.display().to_string()),
+            other => engine_error(other),
+        })?;
+    let keyspace = db.keyspace(KEYSPACE, KeyspaceCreateOptions::default).map_err(engine_error)?;
+    Ok(Engine { db, keyspace })
+}
+
+/// Sizes of every file under `dir`, to notice what recovery cut off.
+fn file_sizes(dir: &Path) -> HashMap<PathBuf, u64> {
+    let mut out = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(p),
+                Ok(m) => {
+                    out.insert(p, m.len());
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
+impl FjallStore {
+    /// Opens (or creates) the store in `path`, recovering or quarantining a damaged one. Fails only when
+    /// the directory cannot be used at all (permissions, another broker holds it).
+    pub fn open(path: &Path) -> Result<(FjallStore, Opened), StoreError> {
+        std::fs::create_dir_all(path)?;
+        let before = file_sizes(path);
+        let mut opened = Opened::default();
+        let engine = match open_engine(path) {
+            Ok(engine) => engine,
+            Err(e @ StoreError::Locked(_)) => return Err(e),
+            Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(StoreError::Io(e))
+            }
+            Err(e) => {
+                let aside = quarantine_path(path);
+                error!(
+                    "Store in {} cannot be opened ({e}): moved to {} and starting with an empty store.",
+                    path.display(),
+                    aside.display()
+                );
+                std::fs::rename(path, &aside)?;
+                std::fs::create_dir_all(path)?;
+                opened.quarantined = Some(aside);
+                open_engine(path)?
+            }
+        };
+        if opened.quarantined.is_none() {
+            let after = file_sizes(path);
+            opened.tail_bytes_discarded =
+                before.iter().filter_map(|(p, &len)| after.get(p).map(|&now| len.saturating_sub(now))).sum();
+            if opened.tail_bytes_discarded > 0 {
+                warn!(
+                    "Store in {}: recovered to the last complete batch; {} bytes of torn or corrupted journal tail discarded.",
+                    path.display(),
+                    opened.tail_bytes_discarded
+                );
+            }
+        }
+        Ok((FjallStore { path: path.to_path_buf(), inner: Mutex::new(Some(engine)) }, opened))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the engine, reopening it first if a failure poisoned it, and dropping it (to reopen
+    /// next time) when `f` fails.
+    fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> Result<T, fjall::Error>) -> Result<T, StoreError> {
+        let mut inner = self.inner.lock();
+        if inner.is_none() {
+            let engine = open_engine(&self.path)?;
+            info!("Store in {} reopened after a failure.", self.path.display());
+            *inner = Some(engine);
+        }
+        let Some(engine) = inner.as_ref() else {
+            return Err(StoreError::Engine("store unavailable".into()));
+        };
+        match f(engine) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // Poisoned or not, a reopen replays the journal and gives a consistent state.
+                *inner = None;
+                Err(engine_error(e))
+            }
+        }
+    }
+}
+
+fn quarantine_path(path: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
+    path.with_file_name(format!("{name}.quarantine-{stamp}"))
+}
+
+impl Store for FjallStore {
+    fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
+        self.with_engine(|e| {
+            // One batch, one value per key (a batch gives all its items one sequence number).
+            let mut effect: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Put(k, v) => {
+                        effect.insert(k.clone(), Some(v.as_slice()));
+                    }
+                    Op::Delete(k) => {
+                        effect.insert(k.clone(), None);
+                    }
+                    Op::DeletePrefix(p) => {
+                        for kv in e.keyspace.prefix(p) {
+                            effect.insert(kv.key()?.to_vec(), None);
+                        }
+                        for (k, v) in effect.iter_mut() {
+                            if k.starts_with(p) {
+                                *v = None;
+                            }
+                        }
+                    }
+                }
+            }
+            let mut batch = e.db.batch();
+            for (k, v) in effect {
+                match v {
+                    Some(v) => batch.insert(&e.keyspace, k, v),
+                    None => batch.remove(&e.keyspace, k),
+                }
+            }
+            batch.commit()
+        })
+    }
+
+    fn sync(&self, mode: SyncMode) -> Result<(), StoreError> {
+        let mode = match mode {
+            SyncMode::Os => PersistMode::Buffer,
+            SyncMode::Disk => PersistMode::SyncData,
+        };
+        self.with_engine(|e| e.db.persist(mode))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_engine(|e| Ok(e.keyspace.get(key)?.map(|v| v.to_vec())))
+    }
+
+    fn scan(&self, prefix: &[u8], each: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.with_engine(|e| {
+            for kv in e.keyspace.prefix(prefix) {
+                let (k, v) = kv.into_inner()?;
+                if !each(&k, &v) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, v: &str) -> Op {
+        Op::Put(k.as_bytes().to_vec(), v.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn survives_reopen_and_applies_one_value_per_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (s, opened) = FjallStore::open(dir.path()).expect("open");
+            assert_eq!(opened, Opened::default());
+            s.write(&[put("qa\0\x01", "1"), put("qa\0\x02", "2"), Op::Delete(b"qa\0\x01".to_vec())])
+                .expect("write");
+            s.write(&[put("qa\0\x03", "3"), Op::DeletePrefix(b"qa\0".to_vec()), put("qa\0\x04", "4")])
+                .expect("write");
+            s.sync(SyncMode::Disk).expect("sync");
+        }
+        let (s, _) = FjallStore::open(dir.path()).expect("reopen");
+        let mut seen = Vec::new();
+        s.scan(b"q", &mut |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            true
+        })
+        .expect("scan");
+        assert_eq!(seen, vec![(b"qa\0\x04".to_vec(), b"4".to_vec())]);
+    }
+
+    #[test]
+    fn a_second_broker_on_the_same_store_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_s, _) = FjallStore::open(dir.path()).expect("open");
+        assert!(matches!(FjallStore::open(dir.path()), Err(StoreError::Locked(_))));
+    }
+}
