@@ -193,7 +193,9 @@ impl BrokerShared {
             Some(Some(message.as_ref()))
         };
         // Under the index lock: the store sees the changes of one topic in the order the index does.
-        if let (Some(durable), Some(change)) = (&self.durable, stored) {
+        // `$SYS` topics are the broker's own, made afresh after a restart.
+        let durable = self.durable.as_ref().filter(|_| !message.topic.starts_with("$SYS/"));
+        if let (Some(durable), Some(change)) = (durable, stored) {
             durable.retain(&message.topic, change);
         }
     }
