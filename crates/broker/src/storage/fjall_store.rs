@@ -68,24 +68,38 @@ fn open_engine(path: &Path) -> Result<Engine, StoreError> {
     Ok(Engine { db, keyspace })
 }
 
-/// Sizes of every file under `dir`, to notice what recovery cut off.
-fn file_sizes(dir: &Path) -> HashMap<PathBuf, u64> {
+/// Where the data of each journal under `dir` ends (journals are preallocated with zeros), to tell what
+/// recovery cut off from what was never written.
+fn journal_data_ends(dir: &Path) -> HashMap<PathBuf, u64> {
     let mut out = HashMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for entry in entries.flatten() {
-            let p = entry.path();
-            match entry.metadata() {
-                Ok(m) if m.is_dir() => stack.push(p),
-                Ok(m) => {
-                    out.insert(p, m.len());
-                }
-                Err(_) => {}
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "jnl") {
+            if let Ok(end) = data_end(&p) {
+                out.insert(p, end);
             }
         }
     }
     out
+}
+
+/// Offset just past the last non-zero byte of a file.
+fn data_end(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let mut end = f.metadata()?.len();
+    let mut buf = vec![0u8; 1 << 20];
+    while end > 0 {
+        let n = buf.len().min(end as usize);
+        f.seek(SeekFrom::Start(end - n as u64))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+            return Ok(end - n as u64 + i as u64 + 1);
+        }
+        end -= n as u64;
+    }
+    Ok(0)
 }
 
 impl FjallStore {
@@ -93,7 +107,7 @@ impl FjallStore {
     /// the directory cannot be used at all (permissions, another broker holds it).
     pub fn open(path: &Path) -> Result<(FjallStore, Opened), StoreError> {
         std::fs::create_dir_all(path)?;
-        let before = file_sizes(path);
+        let before = journal_data_ends(path);
         let mut opened = Opened::default();
         let engine = match open_engine(path) {
             Ok(engine) => engine,
@@ -115,9 +129,10 @@ impl FjallStore {
             }
         };
         if opened.quarantined.is_none() {
-            let after = file_sizes(path);
-            opened.tail_bytes_discarded =
-                before.iter().filter_map(|(p, &len)| after.get(p).map(|&now| len.saturating_sub(now))).sum();
+            opened.tail_bytes_discarded = before
+                .iter()
+                .filter_map(|(p, &end)| Some(end.saturating_sub(std::fs::metadata(p).ok()?.len())))
+                .sum();
             if opened.tail_bytes_discarded > 0 {
                 warn!(
                     "Store in {}: recovered to the last complete batch; {} bytes of torn or corrupted journal tail discarded.",
@@ -254,6 +269,24 @@ mod tests {
         })
         .expect("scan");
         assert_eq!(seen, vec![(b"qa\0\x04".to_vec(), b"4".to_vec())]);
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_opened_is_quarantined_and_replaced_by_an_empty_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data");
+        {
+            let (s, _) = FjallStore::open(&path).expect("open");
+            s.write(&[put("k", "v")]).expect("write");
+            s.sync(SyncMode::Disk).expect("sync");
+        }
+        // Damage the engine's own metadata: nothing to recover from.
+        std::fs::write(path.join("version"), b"garbage!").expect("damage");
+        let (s, opened) = FjallStore::open(&path).expect("opens anyway");
+        let aside = opened.quarantined.expect("moved aside");
+        assert!(aside.join("version").exists(), "the damaged store is kept for inspection");
+        assert_eq!(s.get(b"k").expect("get"), None, "starts empty");
+        s.write(&[put("k", "new")]).expect("and works");
     }
 
     #[test]
