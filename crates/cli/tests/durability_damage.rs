@@ -249,7 +249,10 @@ fn a_full_disk_stops_acknowledgements_and_the_broker_recovers_when_space_returns
         let mut unanswered = Vec::new();
         let mut refused = 0;
         for i in 1..=2000u16 {
-            let p = Publish { packet_id: Some(pid(i)), ..publish_packet("t/x", payload.clone(), QoS::AtLeastOnce) };
+            let p = Publish {
+                packet_id: Some(pid(i)),
+                ..publish_packet("t/x", payload.clone(), QoS::AtLeastOnce)
+            };
             publisher.send(Packet::Publish(p)).await;
             match publisher.recv(Duration::from_millis(300)).await {
                 Event::Packet(Packet::PubAck(a)) if a.reason_code == ReasonCode::SUCCESS => {}

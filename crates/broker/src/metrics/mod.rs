@@ -179,8 +179,18 @@ impl Collector for BrokerCollector {
         )?;
         if let Some(d) = &b.durable {
             let c = &d.committer().stats;
-            gauge(&mut e, "tern_store_messages", "Messages in the store (each once)", as_i64(d.stored_messages()))?;
-            gauge(&mut e, "tern_store_failing", "1 while store writes fail (disk full)", i64::from(d.is_failing()))?;
+            gauge(
+                &mut e,
+                "tern_store_messages",
+                "Messages in the store (each once)",
+                as_i64(d.stored_messages()),
+            )?;
+            gauge(
+                &mut e,
+                "tern_store_failing",
+                "1 while store writes fail (disk full)",
+                i64::from(d.is_failing()),
+            )?;
             counter(&mut e, "tern_store_batches", "Group commits written and synced", g(&c.batches))?;
             counter(&mut e, "tern_store_writes", "Changes written to the store", g(&c.ops))?;
             counter(&mut e, "tern_store_bytes_written", "Bytes of keys and values written", g(&c.bytes))?;
