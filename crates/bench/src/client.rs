@@ -52,6 +52,8 @@ pub struct ConnectOptions {
     pub keep_alive: u16,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Persistent sessions instead of clean ones.
+    pub persistent: bool,
 }
 
 /// An open MQTT connection with its buffers.
@@ -89,7 +91,7 @@ impl Conn {
         let stream = target.connect(source).await?;
         let mut connect = Connect {
             protocol: options.version,
-            clean_start: true,
+            clean_start: !options.persistent,
             keep_alive: options.keep_alive,
             client_id: ByteString::from(client_id),
             username: options.username.as_deref().map(ByteString::from),
@@ -99,6 +101,9 @@ impl Conn {
         if options.version.is_v5() {
             // Deliveries are limited by the broker's own window, not by ours.
             connect.properties.receive_maximum = Some(u16::MAX);
+            if options.persistent {
+                connect.properties.session_expiry_interval = Some(300);
+            }
         }
         let mut conn = Conn {
             stream,

@@ -61,6 +61,10 @@ pub struct CommonArgs {
     /// Password for CONNECT.
     #[arg(short = 'P', long)]
     pub password: Option<String>,
+    /// Clients use persistent sessions (clean session 0; MQTT 5 session expiry 300 s), so a broker that
+    /// stores sessions writes every QoS 1/2 delivery: measures durable throughput.
+    #[arg(long)]
+    pub persistent: bool,
     /// First level of every topic; each run adds its own level below it, so runs never see each other.
     #[arg(long, default_value = "bench")]
     pub topic_prefix: String,

@@ -17,9 +17,8 @@ fn fixture() -> PathBuf {
 }
 
 fn config(location: &Path) -> Config {
-    let mut c = Config::default();
-    c.listeners =
-        vec![ListenerConfig { port: 0, bind_address: Some("127.0.0.1".into()), ..Default::default() }];
+    let listener = ListenerConfig { port: 0, bind_address: Some("127.0.0.1".into()), ..Default::default() };
+    let mut c = Config { listeners: vec![listener], ..Config::default() };
     c.persistence.durability = Durability::Fsync;
     c.persistence.location = location.to_path_buf();
     c

@@ -327,9 +327,9 @@ async fn a_failing_store_is_never_acknowledged_past_and_the_broker_recovers() {
 async fn the_disk_store_keeps_state_across_restarts_and_refuses_a_second_broker() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = || {
-        let mut c = Config::default();
-        c.listeners =
-            vec![ListenerConfig { port: 0, bind_address: Some("127.0.0.1".into()), ..Default::default() }];
+        let listener =
+            ListenerConfig { port: 0, bind_address: Some("127.0.0.1".into()), ..Default::default() };
+        let mut c = Config { listeners: vec![listener], ..Config::default() };
         c.security.allow_anonymous = Some(true);
         c.persistence.durability = Durability::Fsync;
         c.persistence.location = dir.path().join("data");

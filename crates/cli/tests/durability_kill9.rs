@@ -32,6 +32,9 @@ const V5: ProtocolVersion = ProtocolVersion::V5;
 const KILLS: usize = 22;
 /// PUBLISH packets a publisher keeps unacknowledged at once; below the broker's Receive Maximum (20).
 const WINDOW: usize = 8;
+/// A publisher starts at most one message per this long (up to 500 a second): enough to keep the store
+/// busy, few enough that the run stays short and S2's queue reasonable.
+const PACE: Duration = Duration::from_millis(2);
 /// Load lasts this long (random, in milliseconds) before the broker is killed.
 const LOAD_MS: std::ops::RangeInclusive<u64> = 100..=400;
 /// The longest a load task may run: far beyond a round, so it only ends a task the kill did not end.
@@ -153,7 +156,7 @@ impl Broker {
 
     /// The last "Restored ..." line the broker logged at start-up.
     fn last_restored(&self) -> String {
-        self.log().lines().filter(|l| l.contains("Restored")).last().unwrap_or("(none)").to_owned()
+        self.log().lines().rfind(|l| l.contains("Restored")).unwrap_or("(none)").to_owned()
     }
 }
 
@@ -308,8 +311,11 @@ impl Publisher {
                     }
                 }
             }
+            let mut next_send = Instant::now();
             while Instant::now() < deadline {
-                while inflight.len() + self.awaiting_pubcomp.len() < WINDOW {
+                while inflight.len() + self.awaiting_pubcomp.len() < WINDOW && Instant::now() >= next_send {
+                    // Paced, without catching up a long pause in a burst.
+                    next_send = (next_send + PACE).max(Instant::now() - PACE * 4);
                     let id = self.next_pid(&inflight);
                     let seq = self.next_seq;
                     self.next_seq += 1;
@@ -324,7 +330,13 @@ impl Publisher {
                         break 'connection;
                     }
                 }
-                match client.recv(Duration::from_millis(500)).await {
+                let window_full = inflight.len() + self.awaiting_pubcomp.len() >= WINDOW;
+                let wait = if window_full {
+                    Duration::from_millis(500)
+                } else {
+                    next_send.saturating_duration_since(Instant::now())
+                };
+                match client.recv(wait).await {
                     Event::Packet(Packet::PubAck(ack)) if self.qos == QoS::AtLeastOnce => {
                         let seq = inflight.remove(&ack.packet_id.get());
                         let seq = seq.unwrap_or_else(|| panic!("{name}: PUBACK for an unknown id: {ack:?}"));

@@ -33,6 +33,7 @@ pub fn connect_options(common: &CommonArgs) -> ConnectOptions {
         keep_alive: common.keep_alive(),
         username: common.username.clone(),
         password: common.password.clone(),
+        persistent: common.persistent,
     }
 }
 

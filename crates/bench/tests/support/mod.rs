@@ -44,7 +44,9 @@ pub async fn tern() -> (RunningBroker, u16) {
     config.log.connection_messages = false;
     // The retained-message counts checked here are the generator's alone: no $SYS topics beside them.
     config.sys_interval = 0;
-    let broker = Broker::new(tern_test_support::in_memory(config)).start().await.unwrap();
+    // Tests run side by side: no shared store in the working directory.
+    config.persistence.durability = tern_broker::config::Durability::Memory;
+    let broker = Broker::new(config).start().await.unwrap();
     let port = broker.local_addrs()[0].port();
     (broker, port)
 }

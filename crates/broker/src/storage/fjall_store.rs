@@ -64,7 +64,10 @@ fn open_engine(path: &Path) -> Result<Engine, StoreError> {
             fjall::Error::Locked => StoreError::Locked(path.display().to_string()),
             other => engine_error(other),
         })?;
-    let keyspace = db.keyspace(KEYSPACE, KeyspaceCreateOptions::default).map_err(engine_error)?;
+    // A smaller memtable than the default 64 MiB: it is memory the broker holds for every queued message
+    // until the next flush, and queues turn over fast.
+    let options = || KeyspaceCreateOptions::default().max_memtable_size(16 * 1024 * 1024);
+    let keyspace = db.keyspace(KEYSPACE, options).map_err(engine_error)?;
     Ok(Engine { db, keyspace })
 }
 
