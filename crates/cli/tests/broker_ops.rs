@@ -60,6 +60,8 @@ fn logs_go_to_a_file_reopened_on_sighup_and_reload_works_by_signal_and_by_api() 
     let mut broker = Command::new(env!("CARGO_BIN_EXE_tern"))
         .args(["broker", "-c"])
         .arg(&config)
+        // The store (`./tern-data`) goes beside the configuration, not where other tests run.
+        .current_dir(config.parent().unwrap())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -115,6 +117,8 @@ fn log_dest_topic_publishes_log_lines_to_sys_broker_log() {
     let mut broker = Command::new(env!("CARGO_BIN_EXE_tern"))
         .args(["broker", "-c"])
         .arg(&config)
+        // The store (`./tern-data`) goes beside the configuration, not where other tests run.
+        .current_dir(config.parent().unwrap())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

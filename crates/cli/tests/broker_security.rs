@@ -90,6 +90,7 @@ impl Broker {
         let child = tern()
             .args(["broker", "-c"])
             .arg(&config)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

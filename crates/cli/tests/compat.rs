@@ -559,42 +559,12 @@ fn help_is_printed_for_help_and_exits_1_like_mosquitto() {
     }
 }
 
-/// `tern broker -p PORT` (loopback only), stopped when dropped.
-struct TernBroker {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl TernBroker {
-    fn start() -> TernBroker {
-        let port = tern_test_support::mosquitto::free_port();
-        let child = tern()
-            .args(["broker", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "tern broker did not start");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        TernBroker { child, port }
-    }
-}
-
-impl Drop for TernBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn tern_pub_and_sub_work_against_tern_broker_as_mosquitto_tools_do() {
     // Retained messages at each QoS and version through `tern broker`, printed by both subscribers alike.
-    let broker = TernBroker::start();
-    let port = broker.port.to_string();
+    // `tern broker -p PORT`, run in a directory of its own (where its store goes).
+    let broker = tern_test_support::TernBroker::start(std::path::Path::new(env!("CARGO_BIN_EXE_tern")), &[]);
+    let port = broker.port().to_string();
     for (i, version) in ["31", "311", "5"].iter().enumerate() {
         for qos in ["0", "1", "2"] {
             let topic = format!("tb/{version}/{qos}");

@@ -618,13 +618,14 @@ fn without_diagnostics(packet: &Packet) -> Option<Packet> {
     Some(packet)
 }
 
-/// How long a publisher waits for congested subscribers before it carries on without them.
+/// How long a publisher waits for congested subscribers that make no progress before it carries on
+/// without them.
 const CONGESTION_WAIT: Duration = Duration::from_secs(1);
 
 /// Waits until every session in `sessions` is below its queue limit, at most until `deadline`.
 async fn wait_drained(sessions: &[Arc<Session>], deadline: tokio::time::Instant) {
     for session in sessions {
-        session.wait_drained(deadline).await;
+        session.wait_drained(deadline, CONGESTION_WAIT).await;
     }
 }
 

@@ -97,6 +97,12 @@ impl Mailbox {
         self.is_full(limits, 0, 1)
     }
 
+    /// Whether the queue is down to half its limit (where waiting publishers are let go again).
+    pub fn is_at_low_water(&self, limits: &QueueLimits) -> bool {
+        self.queue.len() <= limits.max_messages / 2
+            && (limits.max_bytes == 0 || self.bytes <= limits.max_bytes / 2)
+    }
+
     /// Queues `delivery` within `limits`.
     pub fn push(&mut self, delivery: Delivery, limits: &QueueLimits, online: bool) -> Enqueued {
         if !online && delivery.qos == QoS::AtMostOnce && !limits.queue_qos0_offline {

@@ -28,6 +28,12 @@ pub use registry::SessionRegistry;
 use crate::storage::record::SessionRecord;
 use crate::storage::Durable;
 
+/// The origin of [`Session::last_drain`] times.
+fn epoch() -> std::time::Instant {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
 /// One subscription of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscription {
@@ -95,6 +101,9 @@ pub struct Session {
     drained: Notify,
     /// A publisher waited for this session in vain: it is not waited for again until its queue drains.
     stalled: AtomicBool,
+    /// When the connection last took deliveries out of the queue (ms since `EPOCH`): a congested session
+    /// that keeps draining is still worth waiting for.
+    last_drain: AtomicU64,
     /// The store, when the broker has one.
     durable: OnceLock<Arc<Durable>>,
     /// The session outlives its connection (expiry > 0) and is kept in the store.
@@ -118,6 +127,7 @@ impl Session {
             dropped: AtomicU64::new(0),
             drained: Notify::new(),
             stalled: AtomicBool::new(false),
+            last_drain: AtomicU64::new(0),
             durable: OnceLock::new(),
             persistent: AtomicBool::new(false),
             next_seq: AtomicU64::new(1),
@@ -203,10 +213,10 @@ impl Session {
             && self.mailbox.lock().is_over_limit(&self.limits)
     }
 
-    /// Waits until the queue is below its limit (or the session goes offline), at most until `deadline`;
-    /// a session that does not drain in time is marked stalled so no publisher waits for it again until it
-    /// does.
-    pub async fn wait_drained(&self, deadline: tokio::time::Instant) {
+    /// Waits until the queue is below its limit (or the session goes offline), until `deadline` or for as
+    /// long as the session keeps draining, whichever is later: a session that makes no progress for
+    /// `patience` is marked stalled so no publisher waits for it again until it drains.
+    pub async fn wait_drained(&self, deadline: tokio::time::Instant, patience: std::time::Duration) {
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
@@ -214,17 +224,30 @@ impl Session {
             if !self.is_congested() {
                 return;
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            let drained_at =
+                epoch() + std::time::Duration::from_millis(self.last_drain.load(Ordering::Relaxed));
+            let until = deadline.max(tokio::time::Instant::from_std(drained_at + patience));
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                let drained_at =
+                    epoch() + std::time::Duration::from_millis(self.last_drain.load(Ordering::Relaxed));
+                if drained_at + patience > std::time::Instant::now() {
+                    continue; // It drained meanwhile: keep waiting.
+                }
                 self.stalled.store(true, Ordering::Relaxed);
                 return;
             }
         }
     }
 
-    /// The connection took deliveries out of the queue: wake waiting publishers once it is below its limit.
+    /// The connection took deliveries out of the queue. Waiting publishers are woken once it is down to
+    /// half its limit, not at every delivery: woken together, they refill it in one burst while the
+    /// subscriber then drains alone, instead of all of them contending for every free slot.
     pub(crate) fn after_pop(&self, mailbox: &Mailbox) {
+        self.last_drain.store(epoch().elapsed().as_millis() as u64, Ordering::Relaxed);
         if !mailbox.is_over_limit(&self.limits) {
             self.stalled.store(false, Ordering::Relaxed);
+        }
+        if mailbox.is_at_low_water(&self.limits) {
             self.drained.notify_waiters();
         }
     }
@@ -249,5 +272,75 @@ impl Session {
     /// Messages waiting in the queue.
     pub fn queued(&self) -> usize {
         self.mailbox.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use std::time::Duration;
+    use tern_codec::Publish;
+
+    fn congested_session() -> Arc<Session> {
+        let limits = QueueLimits { max_messages: 4, max_bytes: 0, queue_qos0_offline: false };
+        let s = Arc::new(Session::new("sub".into(), limits));
+        s.set_online(true);
+        for _ in 0..5 {
+            let mut p = Publish::new("t", "x");
+            p.qos = QoS::AtLeastOnce;
+            let message = Arc::new(Message::from_publish(p, "t".into(), None, std::time::Instant::now()));
+            let d = Delivery {
+                message,
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                subscription_ids: vec![],
+                shared: None,
+                seq: 0,
+            };
+            s.deliver(d);
+        }
+        assert!(s.is_congested());
+        s
+    }
+
+    fn pop(s: &Session) {
+        let mut mailbox = s.mailbox.lock();
+        mailbox.pop();
+        s.after_pop(&mailbox);
+    }
+
+    #[tokio::test]
+    async fn a_publisher_waits_for_a_congested_subscriber_as_long_as_it_drains() {
+        let s = congested_session();
+        let drainer = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for _ in 0..3 {
+                    tokio::time::sleep(Duration::from_millis(80)).await;
+                    pop(&s);
+                }
+            })
+        };
+        // Patience is shorter than the whole drain, but every pop renews it.
+        let started = tokio::time::Instant::now();
+        s.wait_drained(started + Duration::from_millis(100), Duration::from_millis(150)).await;
+        assert!(started.elapsed() >= Duration::from_millis(160), "waited past its patience while it drained");
+        assert!(!s.stalled.load(Ordering::Relaxed), "a draining subscriber is not stalled");
+        assert!(!s.is_congested());
+        drainer.await.expect("drainer");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_does_not_drain_is_marked_stalled_and_not_waited_for_again() {
+        let s = congested_session();
+        let started = tokio::time::Instant::now();
+        s.wait_drained(started + Duration::from_millis(100), Duration::from_millis(100)).await;
+        assert!(s.stalled.load(Ordering::Relaxed));
+        assert!(!s.is_congested(), "publishers carry on without it");
+        // Draining below the limit makes it worth waiting for again.
+        pop(&s);
+        pop(&s);
+        assert!(!s.stalled.load(Ordering::Relaxed));
     }
 }
