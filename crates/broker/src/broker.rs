@@ -200,6 +200,16 @@ impl BrokerShared {
         }
     }
 
+    /// Removes the retained message of `topic` (an operator's request), in the store too.
+    pub fn remove_retained(&self, topic: &str) -> Option<Arc<Message>> {
+        let mut retained = self.retained.write();
+        let removed = retained.remove(topic)?;
+        if let Some(durable) = &self.durable {
+            durable.retain(topic, None);
+        }
+        Some(removed)
+    }
+
     /// Retained messages matching `filter` that have not expired.
     pub fn retained_matching(&self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
         let mut out = Vec::new();
@@ -271,17 +281,17 @@ impl BrokerShared {
             }
             state.attached = Some(Attached { connection_id, control: control.clone() });
             state.expiry_interval = expiry_interval;
-            let mut parked = state.parked.take();
+            let parked = state.parked.take();
             drop(state);
             session.set_online(true);
-            self.store_attached(&session, expiry_interval, &mut parked);
+            self.store_attached(&session, expiry_interval);
             return Attachment { session, session_present: existed, parked };
         }
     }
 
     /// Keeps the store in step with a session that just got a connection: a persistent one is saved (and a
-    /// stored delayed will cancelled); one that now ends with its connection is no longer stored.
-    fn store_attached(&self, session: &Arc<Session>, expiry_interval: u32, parked: &mut Option<ParkedState>) {
+    /// stored delayed will cancelled).
+    fn store_attached(&self, session: &Arc<Session>, expiry_interval: u32) {
         let Some(durable) = &self.durable else { return };
         if session.will_stored.swap(false, Ordering::AcqRel) {
             durable.forget_will(&session.client_id);
@@ -289,9 +299,20 @@ impl BrokerShared {
         if expiry_interval > 0 {
             session.set_persistent(true);
             session.save(0);
-            return;
         }
-        if session.durable().is_none() {
+    }
+
+    /// After attaching: reads back what waited on disk while the client was away, and stops storing a
+    /// session that now ends with its connection (expiry 0). Before the first delivery is sent.
+    pub async fn resume_stored(
+        &self,
+        session: &Arc<Session>,
+        expiry_interval: u32,
+        parked: &mut Option<ParkedState>,
+    ) {
+        let Some(durable) = &self.durable else { return };
+        session.page_in().await;
+        if expiry_interval > 0 || session.durable().is_none() {
             return;
         }
         // Resumed with expiry 0: what was stored goes; in memory, the deliveries are no longer stored.
@@ -313,7 +334,7 @@ impl BrokerShared {
                 p.outbound.restore(entry);
             }
         }
-        durable.forget_session(&session.client_id, held.iter());
+        durable.forget_session(&session.client_id, held.iter(), &[]);
     }
 
     /// The connection `connection_id` stopped serving `session`. Parks its protocol state; ends the
@@ -346,9 +367,14 @@ impl BrokerShared {
             return;
         }
         session.save(wall_now_ms());
+        let mut mailbox = session.mailbox.lock();
         if !self.config.limits.queue_qos0_messages {
-            session.mailbox.lock().retain(|d| d.qos != tern_codec::QoS::AtMostOnce);
+            mailbox.retain(|d| d.qos != tern_codec::QoS::AtMostOnce);
         }
+        if session.durable().is_some() {
+            mailbox.page_out();
+        }
+        drop(mailbox);
         let expiry = self.effective_expiry(expiry_interval);
         if let Some(after) = expiry {
             self.expire_after(session, after);
@@ -407,7 +433,7 @@ impl BrokerShared {
                 }
             }
         }
-        let queued = session.mailbox.lock().drain();
+        let (queued, paged) = session.mailbox.lock().drain();
         orphans.extend(queued.iter().filter(|d| d.shared.is_some()).cloned());
         held.extend(queued);
         let now = Instant::now();
@@ -420,7 +446,7 @@ impl BrokerShared {
         if let Some(durable) = session.durable() {
             // After the redeliveries, which may store the same messages for other sessions.
             session.set_persistent(false);
-            durable.forget_session(&session.client_id, held.iter());
+            durable.forget_session(&session.client_id, held.iter(), &paged);
         }
         self.sessions.remove_if_same(session);
     }

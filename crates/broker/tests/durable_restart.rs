@@ -364,3 +364,71 @@ async fn the_disk_store_keeps_state_across_restarts_and_refuses_a_second_broker(
     assert_eq!(sub.receive_and_ack().await.payload, "on disk");
     broker.shutdown().await;
 }
+
+/// Bounded memory: an offline session's stored queue waits on disk, counted in memory, and is read back in
+/// order when the client returns (new messages queued meanwhile come after it).
+#[tokio::test]
+async fn an_offline_queue_waits_on_disk_and_is_read_back_in_order() {
+    let store = Arc::new(MemoryStore::new());
+    let broker = start(&store).await;
+    let (mut sub, _) = resume(&broker, persistent(V5, "away")).await;
+    sub.subscribe("p/#", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V5, "pub").await;
+    for i in 0..50 {
+        publisher.publish_at("p/x", format!("m{i:02}"), QoS::AtLeastOnce).await;
+    }
+    let session = broker.shared().sessions.get("away").expect("session");
+    {
+        let mailbox = session.mailbox.lock();
+        assert_eq!((mailbox.len(), mailbox.paged().count()), (50, 50), "all of it paged out");
+        assert_eq!(mailbox.front().map(|d| d.seq), None, "nothing in memory");
+    }
+    assert_eq!(broker.shared().durable.as_ref().expect("store").stored_messages(), 50);
+
+    let (mut sub, present) = resume(&broker, persistent(V5, "away")).await;
+    assert!(present);
+    publisher.publish_at("p/x", "live", QoS::AtLeastOnce).await;
+    for i in 0..50 {
+        assert_eq!(sub.receive_and_ack().await.payload, format!("m{i:02}").into_bytes());
+    }
+    assert_eq!(sub.receive_and_ack().await.payload, "live");
+    sub.expect_nothing(QUIET).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!((keys_with(&store, keys::QUEUE), keys_with(&store, keys::MESSAGE)), (0, 0));
+}
+
+/// The queue limits count what waits on disk: an offline session stays within `max_queued_messages`.
+#[tokio::test]
+async fn queue_limits_count_the_paged_out_queue() {
+    let store = Arc::new(MemoryStore::new());
+    let mut config = Config::default();
+    config.limits.max_queued_messages = 10;
+    let broker = start_with(&store, config).await;
+    let (mut sub, _) = resume(&broker, persistent(V311, "small")).await;
+    sub.subscribe("l/#", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "pub").await;
+    for i in 0..40 {
+        publisher.publish_at("l/x", format!("{i}"), QoS::AtLeastOnce).await;
+    }
+    let session = broker.shared().sessions.get("small").expect("session");
+    // Held up to twice the limit for QoS 1 (see the mailbox), never more.
+    assert_eq!(session.mailbox.lock().len(), 20);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(keys_with(&store, keys::QUEUE), 20);
+}
+
+/// An operator's removal of a retained message (admin API) is stored like a client's.
+#[tokio::test]
+async fn a_retained_message_removed_by_an_operator_stays_removed_after_a_restart() {
+    let store = Arc::new(MemoryStore::new());
+    let broker = start(&store).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V5, "pub").await;
+    let mut p = publish_packet("ret/x", "old", QoS::AtLeastOnce);
+    p.retain = true;
+    publisher.publish(p).await;
+    assert!(broker.shared().remove_retained("ret/x").is_some());
+    let broker = restart(broker, &store).await;
+    assert!(broker.shared().retained.read().get("ret/x").is_none());
+}

@@ -236,7 +236,7 @@ pub fn get_retained(broker: &BrokerShared, topic: &str) -> Reply {
 
 /// `DELETE /api/v1/retained/{topic}`.
 pub fn delete_retained(broker: &BrokerShared, topic: &str) -> Reply {
-    match broker.retained.write().remove(topic) {
+    match broker.remove_retained(topic) {
         Some(_) => Reply { status: StatusCode::OK, body: json!({ "topic": topic, "deleted": true }) },
         None => Reply::error(StatusCode::NOT_FOUND, "no retained message on this topic"),
     }

@@ -260,8 +260,16 @@ impl Connection {
         }
         let lsn = durable.as_ref().map(|d| d.submitted()).filter(|after| Some(*after) != before);
         // Flow control: subscribers above their queue limit hold this publisher back (see `run`).
-        if self.congested.is_empty() && !outcome.congested.is_empty() {
-            self.congestion_deadline = tokio::time::Instant::now() + super::CONGESTION_WAIT;
+        if !outcome.congested.is_empty() {
+            // Waiting longer than the deadline (while they drain) slows nobody else only if every
+            // recipient of this message is congested.
+            let only_congested = outcome.congested.len() == outcome.delivered;
+            if self.congested.is_empty() {
+                self.congestion_deadline = tokio::time::Instant::now() + super::CONGESTION_WAIT;
+                self.congestion_patient = only_congested;
+            } else {
+                self.congestion_patient &= only_congested;
+            }
         }
         self.congested.append(&mut outcome.congested);
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.

@@ -140,8 +140,11 @@ pub(crate) struct Connection {
     /// Online subscribers this connection's last PUBLISH left above their queue limit: no more packets are
     /// read until they drain (or prove stalled), so fast publishers cannot bury slow subscribers.
     congested: Vec<Arc<Session>>,
-    /// When waiting for `congested` ends at the latest.
+    /// When waiting for `congested` ends at the latest, unless `congestion_patient`.
     congestion_deadline: tokio::time::Instant,
+    /// Every recipient of the messages waited for is congested (fan-in): wait as long as they drain, which
+    /// holds no other subscriber back, instead of dropping their messages.
+    congestion_patient: bool,
     /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
     retained_backlog: VecDeque<Delivery>,
     wbuf: BytesMut,
@@ -217,7 +220,7 @@ where
 
     let connection_id = broker.next_connection_id();
     let (control_tx, mut control_rx) = mpsc::channel(4);
-    let attachment = broker
+    let mut attachment = broker
         .attach(
             &accepted.client_id,
             accepted.connect.clean_start,
@@ -226,6 +229,7 @@ where
             control_tx,
         )
         .await;
+    broker.resume_stored(&attachment.session, accepted.session_expiry, &mut attachment.parked).await;
     let connack = connect::connack(&broker, &cx.listener, &accepted, attachment.session_present);
     let connect = accepted.connect;
     let v = connect.protocol;
@@ -295,6 +299,7 @@ where
         retained_backlog: VecDeque::new(),
         congested: Vec::new(),
         congestion_deadline: tokio::time::Instant::now(),
+        congestion_patient: false,
         wbuf: BytesMut::with_capacity(1024),
         record,
         rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
@@ -403,7 +408,7 @@ impl Connection {
                         }
                     }
                 },
-                _ = wait_drained(&self.congested, self.congestion_deadline), if !self.congested.is_empty() => {
+                _ = wait_drained(&self.congested, self.congestion_deadline, self.congestion_patient), if !self.congested.is_empty() => {
                     self.congested.clear();
                     // Frames that arrived meanwhile are still buffered.
                     if let Err(exit) = self.handle_frames(rbuf) {
@@ -622,10 +627,12 @@ fn without_diagnostics(packet: &Packet) -> Option<Packet> {
 /// without them.
 const CONGESTION_WAIT: Duration = Duration::from_secs(1);
 
-/// Waits until every session in `sessions` is below its queue limit, at most until `deadline`.
-async fn wait_drained(sessions: &[Arc<Session>], deadline: tokio::time::Instant) {
+/// Waits until every session in `sessions` is below its queue limit, at most until `deadline` (or, if
+/// `patient`, for as long as they keep draining).
+async fn wait_drained(sessions: &[Arc<Session>], deadline: tokio::time::Instant, patient: bool) {
+    let patience = if patient { CONGESTION_WAIT } else { Duration::ZERO };
     for session in sessions {
-        session.wait_drained(deadline, CONGESTION_WAIT).await;
+        session.wait_drained(deadline, patience).await;
     }
 }
 

@@ -63,21 +63,34 @@ pub enum Enqueued {
     DroppedOffline,
 }
 
+/// A stored delivery of an offline session, kept on disk only: what is needed to count it against the
+/// limits, to release its message, and to read it back when the client returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paged {
+    pub seq: u64,
+    pub message_id: u64,
+    pub size: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct Mailbox {
     queue: VecDeque<Delivery>,
+    /// Stored deliveries of an offline session, older than everything stored in `queue`, in order.
+    paged: VecDeque<Paged>,
+    /// Bytes of `queue` and `paged`.
     bytes: usize,
     /// Messages dropped because of the limits, since the session began.
     pub dropped: u64,
 }
 
 impl Mailbox {
+    /// Messages queued, in memory and paged out.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.paged.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.queue.is_empty() && self.paged.is_empty()
     }
 
     pub fn bytes(&self) -> usize {
@@ -86,10 +99,10 @@ impl Mailbox {
 
     /// Whether `incoming` more bytes would go over the limit scaled by `factor` (1: soft, 2: hard).
     fn is_full(&self, limits: &QueueLimits, incoming: usize, factor: usize) -> bool {
-        self.queue.len() >= limits.max_messages.saturating_mul(factor)
+        self.len() >= limits.max_messages.saturating_mul(factor)
             || (limits.max_bytes > 0
                 && self.bytes + incoming > limits.max_bytes.saturating_mul(factor)
-                && !self.queue.is_empty())
+                && !self.is_empty())
     }
 
     /// Whether the queue is at or above its limit.
@@ -99,8 +112,7 @@ impl Mailbox {
 
     /// Whether the queue is down to half its limit (where waiting publishers are let go again).
     pub fn is_at_low_water(&self, limits: &QueueLimits) -> bool {
-        self.queue.len() <= limits.max_messages / 2
-            && (limits.max_bytes == 0 || self.bytes <= limits.max_bytes / 2)
+        self.len() <= limits.max_messages / 2 && (limits.max_bytes == 0 || self.bytes <= limits.max_bytes / 2)
     }
 
     /// Queues `delivery` within `limits`.
@@ -146,10 +158,63 @@ impl Mailbox {
         self.queue.back()
     }
 
+    /// Keeps the stored deliveries of a session going offline on disk only: the messages they hold leave
+    /// memory once no other queue holds them. Deliveries that are not stored (QoS 0) stay.
+    pub fn page_out(&mut self) {
+        let (stored, kept): (VecDeque<Delivery>, VecDeque<Delivery>) =
+            self.queue.drain(..).partition(|d| Self::paged_entry(d).is_some());
+        self.queue = kept;
+        self.paged.extend(stored.iter().filter_map(Self::paged_entry));
+    }
+
+    /// Pages out the delivery queued last (one just stored for an offline session).
+    pub fn page_out_last(&mut self) {
+        if let Some(entry) = self.queue.back().and_then(Self::paged_entry) {
+            self.queue.pop_back();
+            self.paged.push_back(entry);
+        }
+    }
+
+    /// A shared delivery stays in memory: if the session ends, it goes to another member of its group.
+    fn paged_entry(d: &Delivery) -> Option<Paged> {
+        let message_id = *d.message.stored.get()?;
+        (d.seq != 0 && d.shared.is_none()).then_some(Paged { seq: d.seq, message_id, size: d.size() })
+    }
+
     /// Queues a delivery restored from the store, whatever the limits (it was within them when stored).
     pub fn push_restored(&mut self, delivery: Delivery) {
         self.bytes += delivery.size();
         self.queue.push_back(delivery);
+    }
+
+    /// Counts a delivery that is on disk only (recovery), whatever the limits (it was within them).
+    pub fn push_paged(&mut self, entry: Paged) {
+        self.bytes += entry.size;
+        self.paged.push_back(entry);
+    }
+
+    /// Whether deliveries are on disk only.
+    pub fn has_paged(&self) -> bool {
+        !self.paged.is_empty()
+    }
+
+    /// The paged-out entries, to read back.
+    pub fn paged(&self) -> impl Iterator<Item = &Paged> {
+        self.paged.iter()
+    }
+
+    /// Puts deliveries read back from disk in front of the queue, in place of their paged entries, and
+    /// forgets the paged entries that could not be read (returned, to release their messages).
+    pub fn page_in(&mut self, loaded: Vec<Delivery>) -> Vec<Paged> {
+        let seqs: std::collections::HashSet<u64> = loaded.iter().map(|d| d.seq).collect();
+        let lost: Vec<Paged> = self.paged.drain(..).filter(|p| !seqs.contains(&p.seq)).collect();
+        self.bytes -= self.paged_bytes_of(&loaded, &lost);
+        self.requeue_front(loaded.into_iter());
+        lost
+    }
+
+    fn paged_bytes_of(&self, loaded: &[Delivery], lost: &[Paged]) -> usize {
+        loaded.iter().map(Delivery::size).sum::<usize>() + lost.iter().map(|p| p.size).sum::<usize>()
     }
 
     /// Every queued delivery, to forget them in the store.
@@ -183,14 +248,15 @@ impl Mailbox {
         });
     }
 
-    /// Takes every queued delivery out, in order.
-    pub fn drain(&mut self) -> Vec<Delivery> {
+    /// Takes every queued delivery in memory out, in order, and the paged-out ones.
+    pub fn drain(&mut self) -> (Vec<Delivery>, Vec<Paged>) {
         self.bytes = 0;
-        self.queue.drain(..).collect()
+        (self.queue.drain(..).collect(), self.paged.drain(..).collect())
     }
 
     pub fn clear(&mut self) {
         self.queue.clear();
+        self.paged.clear();
         self.bytes = 0;
     }
 }

@@ -22,7 +22,7 @@ use tern_codec::{ByteString, QoS, SubscriptionOptions};
 use tern_proto::{Inbound, Outbound};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-pub use mailbox::{Delivery, Enqueued, Mailbox, QueueLimits};
+pub use mailbox::{Delivery, Enqueued, Mailbox, Paged, QueueLimits};
 pub use registry::SessionRegistry;
 
 use crate::storage::record::SessionRecord;
@@ -157,6 +157,22 @@ impl Session {
         self.next_seq.fetch_max(seq + 1, Ordering::Relaxed);
     }
 
+    /// Reads the deliveries paged out while the client was away back into the queue, in front (they are
+    /// older than anything queued since it came back).
+    pub async fn page_in(&self) {
+        let Some(durable) = self.durable.get() else { return };
+        let paged: Vec<Paged> = self.mailbox.lock().paged().copied().collect();
+        if paged.is_empty() {
+            return;
+        }
+        let loaded = durable.read_back(&self.client_id, &paged).await;
+        let lost = self.mailbox.lock().page_in(loaded);
+        if !lost.is_empty() {
+            tracing::warn!(client_id = %self.client_id, "{} queued messages could not be read back from the store", lost.len());
+            durable.forget_paged(&self.client_id, &lost);
+        }
+    }
+
     /// Saves the session record (expiry, subscriptions); `disconnected_at` is wall-clock ms, 0 while
     /// connected. Returns the LSN to wait for, if the session is stored.
     pub fn save(&self, disconnected_at: u64) -> Option<u64> {
@@ -186,6 +202,10 @@ impl Session {
         {
             if let Some(queued) = mailbox.back() {
                 d.enqueue(&self.client_id, queued.seq, queued);
+            }
+            if !online {
+                // The client is away: the delivery waits on disk, not in memory.
+                mailbox.page_out_last();
             }
         }
         drop(mailbox);

@@ -16,9 +16,54 @@ use std::time::{Instant, SystemTime};
 use parking_lot::Mutex;
 
 use super::record::{self, QueueRecord, SessionRecord, WillRecord};
-use super::{keys, Committer, Op, Store};
+use super::{keys, Committer, Op, Store, StoreError};
 use crate::message::Message;
-use crate::session::Delivery;
+use crate::session::{Delivery, Paged};
+
+/// The deliveries of `wanted` (seq -> message id) under `prefix`, in order, their messages shared.
+fn read_queue(
+    store: &dyn Store,
+    prefix: &[u8],
+    wanted: &HashMap<u64, u64>,
+) -> Result<Vec<Delivery>, StoreError> {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let mut records = Vec::with_capacity(wanted.len());
+    store.scan(prefix, &mut |k, v| {
+        let seq = keys::split_client_key(k).and_then(|(_, r)| keys::be_u64(r));
+        if let (Some(seq), Ok(q)) = (seq, QueueRecord::decode(v)) {
+            if wanted.get(&seq) == Some(&q.message_id) {
+                records.push((seq, q));
+            }
+        }
+        true
+    })?;
+    let mut messages: HashMap<u64, Option<Arc<Message>>> = HashMap::new();
+    let mut out = Vec::with_capacity(records.len());
+    for (seq, q) in records {
+        let message = match messages.get(&q.message_id) {
+            Some(m) => m.clone(),
+            None => {
+                let m = store.get(&keys::message(q.message_id))?.and_then(|v| {
+                    let m = record::decode_message(&v, now, wall).ok()?;
+                    let _ = m.stored.set(q.message_id);
+                    Some(Arc::new(m))
+                });
+                messages.insert(q.message_id, m.clone());
+                m
+            }
+        };
+        let Some(message) = message else { continue };
+        out.push(Delivery {
+            message,
+            qos: q.qos,
+            retain: q.retain,
+            subscription_ids: q.subscription_ids,
+            shared: q.shared,
+            seq,
+        });
+    }
+    Ok(out)
+}
 
 #[derive(Debug)]
 pub struct Durable {
@@ -159,19 +204,53 @@ impl Durable {
         self.committer.submit(vec![Op::Put(keys::session(client_id), record.encode())])
     }
 
-    /// A session ended: everything stored for it goes, and the messages only it held.
-    pub fn forget_session<'a>(&self, client_id: &str, held: impl Iterator<Item = &'a Delivery>) -> u64 {
+    /// A session ended: everything stored for it goes, and the messages only it held (`held`: the
+    /// stored deliveries in memory; `paged`: those on disk only).
+    pub fn forget_session<'a>(
+        &self,
+        client_id: &str,
+        held: impl Iterator<Item = &'a Delivery>,
+        paged: &[Paged],
+    ) -> u64 {
         let mut ops = vec![Op::Delete(keys::session(client_id)), Op::Delete(keys::will(client_id))];
         for tag in [keys::QUEUE, keys::OUTBOUND_QOS2, keys::INBOUND_QOS2] {
             ops.push(Op::DeletePrefix(keys::client_prefix(tag, client_id)));
         }
         let mut refs = self.refs.lock();
-        for d in held.filter(|d| d.seq != 0) {
-            if let Some(&id) = d.message.stored.get() {
-                self.release(&mut refs, id, &mut ops);
-            }
+        let ids = held.filter(|d| d.seq != 0).filter_map(|d| d.message.stored.get().copied());
+        for id in ids.chain(paged.iter().map(|p| p.message_id)) {
+            self.release(&mut refs, id, &mut ops);
         }
         self.committer.submit(ops)
+    }
+
+    /// Paged-out deliveries that could not be read back are given up.
+    pub fn forget_paged(&self, client_id: &str, lost: &[Paged]) -> u64 {
+        let mut ops = Vec::with_capacity(2 * lost.len());
+        let mut refs = self.refs.lock();
+        for p in lost {
+            ops.push(Op::Delete(keys::queue(client_id, p.seq)));
+            self.release(&mut refs, p.message_id, &mut ops);
+        }
+        self.committer.submit(ops)
+    }
+
+    /// Reads paged-out deliveries back from the store, in order. Waits until everything written so far
+    /// is in the store (they may still be on their way), then reads off the async threads.
+    pub async fn read_back(&self, client_id: &str, paged: &[Paged]) -> Vec<Delivery> {
+        self.committer.wait(self.committer.submitted()).await;
+        let store = self.store.clone();
+        let prefix = keys::client_prefix(keys::QUEUE, client_id);
+        let wanted: HashMap<u64, u64> = paged.iter().map(|p| (p.seq, p.message_id)).collect();
+        let read = tokio::task::spawn_blocking(move || read_queue(store.as_ref(), &prefix, &wanted)).await;
+        match read {
+            Ok(Ok(deliveries)) => deliveries,
+            Ok(Err(e)) => {
+                tracing::error!(%client_id, "cannot read the queue back from the store: {e}");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The retained message of a topic was set (`Some`) or cleared.

@@ -19,7 +19,7 @@ use super::record::{self, QueueRecord, SessionRecord, WillRecord};
 use super::{keys, Op, StoreError, FORMAT_VERSION};
 use crate::broker::{wall_now_ms, BrokerShared};
 use crate::message::Message;
-use crate::session::{Delivery, ParkedState, Session};
+use crate::session::{Delivery, Paged, ParkedState, Session};
 
 /// What was restored.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -182,8 +182,14 @@ pub fn recover(broker: &Arc<BrokerShared>) -> Result<Recovered, StoreError> {
                 });
                 report.inflight += 1;
             }
-            _ => {
+            _ if delivery.shared.is_some() => {
                 l.session.mailbox.lock().push_restored(delivery);
+                report.queued += 1;
+            }
+            _ => {
+                // On disk only until the client comes back.
+                let size = delivery.message.size();
+                l.session.mailbox.lock().push_paged(Paged { seq, message_id: q.message_id, size });
                 report.queued += 1;
             }
         }
