@@ -488,6 +488,20 @@ async fn will_qos_above_maximum_qos_is_refused_at_connect_mqtt_3_2_2_12() {
     }
 }
 
+/// [MQTT-3.2.2-12] The Maximum QoS that counts for a will is the listener's, the one its CONNACK announces.
+#[tokio::test]
+async fn a_listeners_own_maximum_qos_applies_to_wills_mqtt_3_2_2_12() {
+    let broker = tern_test_support::inprocess::TernBroker::start_with("allow_anonymous true\nmax_qos 1\n");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], broker.port));
+    let mut connect = with_will(connect_packet(V5, "listener-will"), "w/t", "x");
+    if let Some(will) = connect.will.as_mut() {
+        will.qos = QoS::ExactlyOnce;
+    }
+    let mut client = RawClient::tcp(addr, V5).await;
+    client.send(Packet::Connect(Box::new(connect))).await;
+    assert_eq!(client.expect_connack().await.reason_code, ReasonCode::QOS_NOT_SUPPORTED);
+}
+
 /// [MQTT-3.2.2-13] (5.0) A will with Will Retain 1 on a server without retained messages is refused at
 /// CONNECT with 0x9A Retain not supported; a 3.1.1 client is closed without CONNACK (as Mosquitto).
 #[tokio::test]

@@ -432,3 +432,27 @@ async fn max_queued_messages_zero_is_no_limit() {
         assert_eq!(sub.receive_and_ack().await.payload, format!("{i}"));
     }
 }
+
+/// `max_inflight_bytes` (Mosquitto): QoS 1/2 messages go out while their bytes in flight stay within the
+/// limit; the rest wait for acknowledgements.
+#[tokio::test]
+async fn max_inflight_bytes_holds_deliveries_until_acknowledgements_free_room() {
+    let broker = TestBroker::start(config(|c| c.limits.max_inflight_bytes = 250)).await;
+    let mut sub = RawClient::connect_ok(broker.addr(), V311, "sub").await;
+    sub.subscribe("ib", QoS::AtLeastOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "pub").await;
+    for i in 0..4u8 {
+        publisher.publish_at("ib", vec![b'0' + i; 100], QoS::AtLeastOnce).await;
+    }
+    // 102 bytes each (topic and payload): two fit in 250, a third would not.
+    let first = sub.expect_publish().await;
+    let second = sub.expect_publish().await;
+    sub.expect_nothing(QUIET).await;
+    sub.ack(&first).await;
+    let third = sub.expect_publish().await;
+    assert_eq!(third.payload[0], b'2');
+    sub.expect_nothing(QUIET).await;
+    sub.ack(&second).await;
+    sub.ack(&third).await;
+    assert_eq!(sub.receive_and_ack().await.payload[0], b'3');
+}

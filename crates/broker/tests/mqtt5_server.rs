@@ -151,6 +151,22 @@ async fn a_redirecting_server_refuses_connect_with_0x9c_or_0x9d_and_the_server_r
     }
 }
 
+/// MQTT 5.0 section 4.11: a temporary redirection at run time is DISCONNECT 0x9C Use another server.
+#[tokio::test]
+async fn a_temporary_redirection_at_run_time_is_disconnect_0x9c() {
+    let b = TestBroker::start_default().await;
+    let mut v5 = RawClient::connect_ok(b.addr(), ProtocolVersion::V5, "v5").await;
+    b.shared().set_redirect(Some(Redirect { server_reference: "other.example:1883".into(), moved: false }));
+    match v5.next_packet().await {
+        Packet::Disconnect(d) => {
+            assert_eq!(d.reason_code, ReasonCode::USE_ANOTHER_SERVER);
+            assert_eq!(d.properties.server_reference.as_deref(), Some("other.example:1883"));
+        }
+        other => panic!("expected DISCONNECT 0x9C, got {other:?}"),
+    }
+    v5.expect_closed(TIMEOUT).await;
+}
+
 #[tokio::test]
 async fn redirecting_at_run_time_disconnects_v5_clients_with_the_server_reference() {
     let b = TestBroker::start_default().await;

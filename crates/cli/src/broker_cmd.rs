@@ -100,7 +100,12 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("writing pid_file {}", pid_file.display()))?;
         }
         let pid_file = config.pid_file.clone();
+        let user = config.user.clone();
+        let store = config.persistence.enabled().then(|| config.persistence.location.clone());
         let broker = Broker::new(config).start().await.context("starting the broker")?;
+        if let Some(user) = &user {
+            crate::privileges::drop_to(user, store.as_deref())?;
+        }
         sinks.publish_to(broker.shared().clone());
         serve_signals(&broker, &args, &sinks, signals).await?;
         info!("tern version {} terminating", env!("CARGO_PKG_VERSION"));

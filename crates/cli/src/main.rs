@@ -29,6 +29,7 @@ mod help;
 mod json;
 mod logging;
 mod passwd_cmd;
+mod privileges;
 mod props;
 mod pub_cmd;
 mod rr_cmd;

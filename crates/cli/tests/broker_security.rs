@@ -404,3 +404,32 @@ fn sighup_with_a_bad_certificate_logs_it_and_keeps_serving_the_old_one() {
     );
     assert_eq!(publish(), Some(0));
 }
+
+/// mosquitto.conf `user`: started as root, the broker runs as that user once its listeners and store are
+/// open, and keeps working (the store is handed over). Needs root; skipped otherwise.
+#[test]
+fn started_as_root_the_broker_runs_as_the_configured_user() {
+    if !std::fs::read_to_string("/proc/self/status").unwrap().lines().any(|l| l.starts_with("Uid:\t0\t")) {
+        eprintln!("skipped: not running as root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The user must be able to reach its store.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    let broker = Broker::start(
+        dir,
+        &format!("allow_anonymous true\nuser nobody\npersistence_location {}\n", data.display()),
+    );
+    broker.wait_for("Running as user nobody");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.child.id())).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_owned();
+    assert_eq!(uid.split_whitespace().nth(2), Some("65534"), "{uid}");
+    // Still serving, and the store still takes writes (a persistent session and a retained message).
+    let port = broker.port.to_string();
+    let out = tern().args(["pub", "-p", &port, "-t", "u/t", "-m", "kept", "-q", "1", "-r"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}\n{}", broker.log());
+    let out = tern().args(["sub", "-p", &port, "-t", "u/t", "-C", "1", "-W", "5"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "kept", "{}", broker.log());
+    assert!(!broker.log().contains("Store write failed"), "{}", broker.log());
+}

@@ -52,8 +52,8 @@ pub struct Config {
     pub sys_interval: u64,
     /// Write the process id here at start-up.
     pub pid_file: Option<PathBuf>,
-    /// Drop privileges to this user after binding (accepted for compatibility; Tern never runs as root by
-    /// itself).
+    /// Started as root, run as this user (and its primary group) once the listeners and the store are
+    /// open; the store directory is handed to it. Ignored when not started as root.
     pub user: Option<String>,
     /// The operators' HTTP listener: metrics, health, admin API.
     pub http: HttpConfig,

@@ -105,7 +105,8 @@ pub(crate) async fn accept(
         }
         // [MQTT-3.2.2-12], [MQTT-3.2.2-13] A will the server could not publish as asked is refused now, not
         // dropped later. A 3.x client cannot be told why: it is closed without CONNACK, as Mosquitto does.
-        let unsupported = if will.qos.as_u8() > limits.max_qos {
+        // The listener's Maximum QoS, the one CONNACK announces.
+        let unsupported = if will.qos.as_u8() > cx.listener.max_qos {
             Some(ReasonCode::QOS_NOT_SUPPORTED)
         } else if will.retain && !limits.retain_available {
             Some(ReasonCode::RETAIN_NOT_SUPPORTED)

@@ -30,14 +30,23 @@ impl Connection {
         }
         let session = self.session.clone();
         let mut batch = Vec::new();
+        let max_bytes = self.broker.config.limits.max_inflight_bytes;
         while self.wbuf.len() < WRITE_HIGH_WATER {
             let mut free = usize::from(self.outbound.window()).saturating_sub(self.outbound.len());
+            // `max_inflight_bytes`: QoS 1/2 payload bytes in flight (at least one message always goes).
+            let mut bytes_free =
+                if max_bytes == 0 { usize::MAX } else { max_bytes.saturating_sub(self.inflight_bytes()) };
+            let mut empty = self.outbound.is_empty();
             {
                 let mut mailbox = session.mailbox.lock();
                 while batch.len() < BATCH {
                     match mailbox.front() {
                         Some(d) if d.qos == QoS::AtMostOnce => {}
-                        Some(_) if free > 0 => free -= 1,
+                        Some(d) if free > 0 && (empty || d.message.size() <= bytes_free) => {
+                            free -= 1;
+                            bytes_free = bytes_free.saturating_sub(d.message.size());
+                            empty = false;
+                        }
                         _ => break,
                     }
                     if let Some(d) = mailbox.pop() {
@@ -59,6 +68,11 @@ impl Connection {
                 self.send_delivery(delivery, now);
             }
         }
+    }
+
+    /// Bytes of the messages in flight (counted for `max_inflight_bytes`).
+    fn inflight_bytes(&self) -> usize {
+        self.outbound.iter().filter_map(|e| e.message.as_ref()).map(|d| d.message.size()).sum()
     }
 
     /// Encodes one delivery as PUBLISH, opening an inflight exchange for QoS 1/2.
@@ -137,7 +151,8 @@ impl Connection {
         let entries: Vec<_> = self.outbound.drain().collect();
         for entry in entries {
             let keep = entry.message.as_ref().is_none_or(|d| {
-                if d.message.is_expired(now) {
+                // [MQTT-4.3.3-7] A QoS 2 PUBLISH once sent is not subject to expiry any more.
+                if d.message.is_expired(now) && entry.qos != QoS::ExactlyOnce {
                     return false;
                 }
                 let mut publish = publish_for(self.version, d, now);

@@ -350,7 +350,7 @@ async fn mqtt_3_3_2_3_forwarded_topic_is_the_published_topic() {
 }
 
 /// [MQTT-3.3.2-7] Topic aliases are per connection: after reconnecting, an alias set on the previous
-/// connection is unknown (DISCONNECT 0x82 for an empty topic with an unknown alias).
+/// connection is unknown (DISCONNECT 0x94 Topic Alias invalid for an empty topic with an unknown alias).
 #[tokio::test]
 async fn mqtt_3_3_2_7_topic_aliases_end_with_the_connection() {
     let broker = TestBroker::start_default().await;
@@ -363,7 +363,7 @@ async fn mqtt_3_3_2_7_topic_aliases_end_with_the_connection() {
     let mut p = publish_packet("", "2", QoS::AtMostOnce);
     p.properties.topic_alias = Some(1);
     c.send(Packet::Publish(p)).await;
-    expect_end(&mut c).await;
+    c.expect_disconnect(ReasonCode::TOPIC_ALIAS_INVALID).await;
 }
 
 /// [MQTT-3.3.2-12] The broker accepts every alias from 1 to the Topic Alias Maximum it announced, and
