@@ -80,3 +80,49 @@ async fn sigterm_shuts_down_gracefully() {
 async fn ctrl_c_shuts_down_gracefully() {
     shuts_down_gracefully_on("INT").await;
 }
+
+/// With no configuration at all `tern broker` listens on port 1883 on loopback only (127.0.0.1 and ::1),
+/// allows anonymous clients and says so at start-up, as Mosquitto 2 does; its store goes next to where it
+/// runs, and it says where.
+#[tokio::test]
+async fn with_no_configuration_the_broker_listens_on_loopback_port_1883_and_says_so() {
+    if std::net::TcpListener::bind("127.0.0.1:1883").is_err() {
+        eprintln!("skipped: port 1883 is taken on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("tern.log");
+    let child = std::process::Command::new(TERN)
+        .arg("broker")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let mut child = tern_test_support::ChildGuard::new(child);
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + TIMEOUT;
+    while !read().contains("listen socket on 127.0.0.1:1883") {
+        assert!(Instant::now() < deadline && child.exited().is_none(), "no listener:\n{}", read());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = read();
+    assert!(text.contains("Starting in local only mode"), "{text}");
+    assert!(!text.contains("listen socket on 0.0.0.0"), "loopback only: {text}");
+    assert!(
+        text.contains(&format!(
+            "Storing sessions, queues and retained messages in {}",
+            dir.path().canonicalize().expect("dir").join("tern-data").display()
+        )),
+        "{text}"
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1883));
+    let mut c = RawClient::connect_ok(addr, ProtocolVersion::V311, "anonymous").await;
+    c.ping().await;
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        assert!(text.contains("listen socket on [::1]:1883"), "{text}");
+        let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 1883));
+        RawClient::connect_ok(v6, ProtocolVersion::V5, "over-ipv6").await.ping().await;
+    }
+    assert_eq!(child.terminate(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+}
