@@ -91,7 +91,8 @@ start_broker() {
   mkdir -p "$dir"
   case "$name" in
     tern)
-      "$TERN" broker -p "$port" >"$dir/broker.log" 2>&1 &
+      # From its run directory: its store (./tern-data, durable by default) starts empty every run.
+      (cd "$dir" && exec "$TERN" broker -p "$port") >"$dir/broker.log" 2>&1 &
       ;;
     mosquitto)
       printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$dir/mosquitto.conf"

@@ -79,5 +79,20 @@ async fn main() {
         broker.shared().sessions.len(),
         took.as_secs_f64()
     );
+    let rss = |field: &str| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+            })
+            .unwrap_or_default()
+    };
+    println!(
+        "resident memory after the restart: {} kB (peak of the whole run {} kB)",
+        rss("VmRSS:"),
+        rss("VmHWM:")
+    );
     broker.shutdown().await;
 }

@@ -198,6 +198,39 @@ pub fn decode_message(record: &[u8], now: Instant, wall: SystemTime) -> Result<M
     Ok(message)
 }
 
+/// What start-up needs of a stored message without decoding it: when it expires (wall-clock ms, 0:
+/// never) and its size for the queue limits (topic and payload bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub expires: u64,
+    pub size: usize,
+}
+
+pub fn message_summary(record: &[u8]) -> Result<MessageSummary, RecordError> {
+    let mut r = Reader::new(record)?;
+    let expires = r.u64()?;
+    let _publisher = r.opt_str()?;
+    let packet = r.rest();
+    let (&first, rest) = packet.split_first().ok_or(RecordError::Truncated)?;
+    let (len, n) = tern_codec::wire::decode_varint(rest)
+        .ok()
+        .flatten()
+        .ok_or(RecordError::Invalid("PUBLISH remaining length"))?;
+    let body = rest.get(n..).filter(|b| b.len() == len as usize).ok_or(RecordError::Truncated)?;
+    let topic_len = usize::from(u16::from_be_bytes([
+        *body.first().ok_or(RecordError::Truncated)?,
+        *body.get(1).ok_or(RecordError::Truncated)?,
+    ]));
+    let mut at = 2 + topic_len + if (first >> 1) & 3 != 0 { 2 } else { 0 };
+    let (props, m) = body
+        .get(at..)
+        .and_then(|b| tern_codec::wire::decode_varint(b).ok().flatten())
+        .ok_or(RecordError::Invalid("PUBLISH properties"))?;
+    at += m + props as usize;
+    let payload = body.len().checked_sub(at).ok_or(RecordError::Truncated)?;
+    Ok(MessageSummary { expires, size: topic_len + payload })
+}
+
 /// A will as the PUBLISH it becomes (its Message Expiry Interval starts when it is sent).
 pub fn encode_will(will: &LastWill) -> Vec<u8> {
     let mut properties = will.properties.clone();
@@ -372,6 +405,22 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_gives_the_size_and_expiry_without_decoding() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        for qos in [QoS::AtMostOnce, QoS::ExactlyOnce] {
+            let mut p = Publish::new("a/b", vec![7u8; 300]);
+            p.qos = qos;
+            p.properties.user_properties.push(("k".into(), "v".into()));
+            p.properties.message_expiry_interval = Some(10);
+            let m = Message::from_publish(p, "a/b".into(), Some("c".into()), now);
+            let summary = message_summary(&encode_message(&m, now, wall)).expect("summary");
+            assert_eq!(summary.size, m.size());
+            assert_eq!(summary.expires, wall_ms(m.expires_at.expect("expiry"), now, wall));
+        }
+    }
+
+    #[test]
     fn damaged_records_are_errors_not_panics() {
         let s = SessionRecord { expiry_interval: 5, disconnected_at: 0, subscriptions: vec![] }.encode();
         assert_eq!(SessionRecord::decode(&s[..s.len() - 1]), Err(RecordError::Truncated));
@@ -421,6 +470,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = SessionRecord::decode(&bytes);
             let _ = QueueRecord::decode(&bytes);
+            let _ = message_summary(&bytes);
             let _ = WillRecord::decode(&bytes);
             let _ = decode_message(&bytes, Instant::now(), SystemTime::now());
         }

@@ -15,7 +15,7 @@ use tern_codec::QoS;
 use tern_proto::{Inbound, Inflight, Outbound, OutboundState};
 use tracing::warn;
 
-use super::record::{self, QueueRecord, SessionRecord, WillRecord};
+use super::record::{self, MessageSummary, QueueRecord, SessionRecord, WillRecord};
 use super::{keys, Op, StoreError, FORMAT_VERSION};
 use crate::broker::{wall_now_ms, BrokerShared};
 use crate::message::Message;
@@ -63,15 +63,16 @@ pub fn recover(broker: &Arc<BrokerShared>) -> Result<Recovered, StoreError> {
         None => cleanup.push(Op::Put(keys::VERSION.to_vec(), FORMAT_VERSION.to_be_bytes().to_vec())),
     }
 
-    let mut messages: HashMap<u64, Arc<Message>> = HashMap::new();
+    // Messages are not decoded here: queues wait on disk until their clients return. Only what the
+    // limits and expiry need is kept.
+    let mut messages: HashMap<u64, MessageSummary> = HashMap::new();
     let mut max_message_id = 0;
     store.scan(&[keys::MESSAGE], &mut |k, v| {
         let id = keys::be_u64(&k[1..]).unwrap_or(0);
         max_message_id = max_message_id.max(id);
-        match record::decode_message(v, now, wall) {
+        match record::message_summary(v) {
             Ok(m) if id != 0 => {
-                let _ = m.stored.set(id);
-                messages.insert(id, Arc::new(m));
+                messages.insert(id, m);
             }
             _ => {
                 report.damaged += 1;
@@ -145,6 +146,9 @@ pub fn recover(broker: &Arc<BrokerShared>) -> Result<Recovered, StoreError> {
     })?;
 
     let mut refs: HashMap<u64, u32> = HashMap::new();
+    // Deliveries that must be in memory: QoS 2 already sent (resumed with their packet identifier) and
+    // shared ones (handed to another member if the session ends). Loaded after the scan.
+    let mut in_memory: Vec<(String, u64, QueueRecord)> = Vec::new();
     store.scan(&[keys::QUEUE], &mut |k, v| {
         let parsed = keys::split_client_key(k).and_then(|(c, r)| Some((c, keys::be_u64(r)?)));
         let (Some((client_id, seq)), Ok(q)) = (parsed, QueueRecord::decode(v)) else {
@@ -158,14 +162,46 @@ pub fn recover(broker: &Arc<BrokerShared>) -> Result<Recovered, StoreError> {
             return true;
         };
         l.max_seq = l.max_seq.max(seq);
-        if message.is_expired(now) {
+        if message.expires != 0 && message.expires <= now_ms {
             report.expired_messages += 1;
             cleanup.push(Op::Delete(k.to_vec()));
             return true;
         }
         *refs.entry(q.message_id).or_insert(0) += 1;
+        if (q.qos == QoS::ExactlyOnce && q.packet_id != 0) || q.shared.is_some() {
+            in_memory.push((client_id.to_owned(), seq, q));
+        } else {
+            // On disk only until the client comes back.
+            let size = message.size;
+            l.session.mailbox.lock().push_paged(Paged { seq, message_id: q.message_id, size });
+            report.queued += 1;
+        }
+        true
+    })?;
+    let mut loaded: HashMap<u64, Option<Arc<Message>>> = HashMap::new();
+    for (client_id, seq, q) in in_memory {
+        let message = loaded
+            .entry(q.message_id)
+            .or_insert_with(|| {
+                let record = store.get(&keys::message(q.message_id)).ok().flatten()?;
+                let m = record::decode_message(&record, now, wall).ok()?;
+                let _ = m.stored.set(q.message_id);
+                Some(Arc::new(m))
+            })
+            .clone();
+        let (Some(l), Some(message)) = (sessions.get_mut(&client_id), message) else {
+            report.damaged += 1;
+            cleanup.push(Op::Delete(keys::queue(&client_id, seq)));
+            if let Some(n) = refs.get_mut(&q.message_id) {
+                *n -= 1;
+                if *n == 0 {
+                    refs.remove(&q.message_id);
+                }
+            }
+            continue;
+        };
         let delivery = Delivery {
-            message: message.clone(),
+            message,
             qos: q.qos,
             retain: q.retain,
             subscription_ids: q.subscription_ids,
@@ -182,19 +218,12 @@ pub fn recover(broker: &Arc<BrokerShared>) -> Result<Recovered, StoreError> {
                 });
                 report.inflight += 1;
             }
-            _ if delivery.shared.is_some() => {
+            _ => {
                 l.session.mailbox.lock().push_restored(delivery);
                 report.queued += 1;
             }
-            _ => {
-                // On disk only until the client comes back.
-                let size = delivery.message.size();
-                l.session.mailbox.lock().push_paged(Paged { seq, message_id: q.message_id, size });
-                report.queued += 1;
-            }
         }
-        true
-    })?;
+    }
 
     store.scan(&[keys::INBOUND_QOS2], &mut |k, _| {
         match keys::split_client_key(k).and_then(|(c, r)| Some((c, NonZeroU16::new(keys::be_u16(r)?)?))) {
