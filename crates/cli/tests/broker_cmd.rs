@@ -126,3 +126,22 @@ async fn with_no_configuration_the_broker_listens_on_loopback_port_1883_and_says
     }
     assert_eq!(child.terminate(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
 }
+
+/// Logs never show passwords or payloads, even in `-v` mode (which logs every packet like `mosquitto -v`).
+#[test]
+fn verbose_logs_never_show_passwords_or_payloads() {
+    let broker = TernBroker::start(TERN.as_ref(), &["-v"]);
+    let port = broker.port().to_string();
+    let out = std::process::Command::new(TERN)
+        .env("XDG_CONFIG_HOME", "/nonexistent-tern-test-config")
+        .args(["pub", "-p", &port, "-t", "secret/t", "-m", "payload-marker-7f3a", "-q", "1"])
+        .args(["-u", "alice", "-P", "password-marker-9c2e"])
+        .output()
+        .expect("tern pub");
+    assert!(out.status.success(), "{out:?}");
+    wait_for_log(&broker, "Received PUBLISH from");
+    let log = broker.log();
+    assert!(log.contains("u'alice'"), "the user name is logged: {log}");
+    assert!(!log.contains("password-marker-9c2e"), "password logged: {log}");
+    assert!(!log.contains("payload-marker-7f3a"), "payload logged: {log}");
+}
