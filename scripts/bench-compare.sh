@@ -330,7 +330,8 @@ print(text)
 if write:
     path = "BENCHMARKS.md"
     old = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    begin, end = old.find("<!-- bench-compare:begin"), old.find("<!-- bench-compare:end -->")
+    begin = old.find("<!-- bench-compare:begin")
+    end = old.find("<!-- bench-compare:end -->", max(begin, 0))
     if begin != -1 and end != -1:
         new = old[:begin] + text + old[end + len("<!-- bench-compare:end -->\n"):]
     else:

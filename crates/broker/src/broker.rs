@@ -109,6 +109,14 @@ impl Redirect {
     }
 }
 
+/// A will waiting for its Will Delay Interval.
+#[derive(Debug)]
+pub struct PendingWill {
+    pub will: LastWill,
+    pub username: Option<ByteString>,
+    pub listener: Arc<ListenerContext>,
+}
+
 /// A session handed to a new connection.
 #[derive(Debug)]
 pub struct Attachment {
@@ -292,6 +300,8 @@ impl BrokerShared {
     /// Keeps the store in step with a session that just got a connection: a persistent one is saved (and a
     /// stored delayed will cancelled).
     fn store_attached(&self, session: &Arc<Session>, expiry_interval: u32) {
+        // [MQTT-3.1.3-9] The session resumed before the Will Delay Interval passed: no will.
+        session.pending_will.lock().take();
         let Some(durable) = &self.durable else { return };
         if session.will_stored.swap(false, Ordering::AcqRel) {
             durable.forget_will(&session.client_id);
@@ -417,6 +427,9 @@ impl BrokerShared {
     /// A QoS 2 message already sent is not: it may have been received, and it MUST NOT go to another
     /// client [MQTT-4.8.2-5].
     pub fn end_session(&self, session: &Arc<Session>) {
+        // A will waiting for its delay is sent when the session ends, if that comes first (MQTT 5.0
+        // 3.1.3.2.2): a Clean Start reconnect or the session's expiry.
+        self.send_pending_will(session);
         let subscriptions = std::mem::take(&mut session.state.lock().subscriptions);
         for filter in subscriptions.keys() {
             self.router.unsubscribe(filter, &session.client_id);
@@ -490,6 +503,7 @@ impl BrokerShared {
         delay: Duration,
         listener: Arc<ListenerContext>,
     ) {
+        *session.pending_will.lock() = Some(PendingWill { will, username, listener });
         let broker = self.clone();
         let session = session.clone();
         let generation = session.generation();
@@ -499,9 +513,17 @@ impl BrokerShared {
                 _ = broker.shutdown.cancelled() => return,
             }
             if session.generation() == generation {
-                broker.publish_will(&session, will, username.as_deref(), &*listener.authorizer());
+                broker.send_pending_will(&session);
             }
         });
+    }
+
+    /// Sends the will waiting for its delay, if there is one (its delay ran out, or its session ended).
+    fn send_pending_will(&self, session: &Session) {
+        let pending = session.pending_will.lock().take();
+        if let Some(p) = pending {
+            self.publish_will(session, p.will, p.username.as_deref(), &*p.listener.authorizer());
+        }
     }
 
     fn publish_will(

@@ -228,3 +228,23 @@ async fn v5_will_is_published_when_the_session_ends_before_the_delay() {
     w.expect_nothing(Duration::from_millis(600)).await;
     assert_eq!(w.expect_publish().await.payload, "session over");
 }
+
+/// 5.0 (3.1.3.2.2) A Clean Start reconnect ends the old session, and with it the wait of its will: the will
+/// is published at once, not when its delay would have run out.
+#[tokio::test]
+async fn v5_a_clean_start_reconnect_sends_the_pending_will_at_once() {
+    let broker = TestBroker::start_default().await;
+    let mut w = watcher(&broker, "restart/#", QoS::AtMostOnce).await;
+    let mut lw = will("restart/w", "previous session over", QoS::AtMostOnce, false);
+    lw.properties.will_delay_interval = Some(3600);
+    let mut connect = connect_with_will(V5, "restarting", lw);
+    connect.clean_start = false;
+    connect.properties.session_expiry_interval = Some(3600);
+    let (client, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    client.drop_connection();
+    w.expect_nothing(Duration::from_millis(300)).await;
+    let fresh = connect_packet(V5, "restarting"); // clean start 1
+    let (_new, ack) = RawClient::connect_accepted(broker.addr(), fresh).await;
+    assert!(!ack.session_present);
+    assert_eq!(w.expect_publish().await.payload, "previous session over");
+}

@@ -112,6 +112,8 @@ pub struct Session {
     next_seq: AtomicU64,
     /// A delayed will of this session is stored.
     pub(crate) will_stored: AtomicBool,
+    /// The will waiting for its delay: sent when it runs out or when the session ends, whichever is first.
+    pub(crate) pending_will: Mutex<Option<crate::broker::PendingWill>>,
 }
 
 impl Session {
@@ -132,6 +134,7 @@ impl Session {
             persistent: AtomicBool::new(false),
             next_seq: AtomicU64::new(1),
             will_stored: AtomicBool::new(false),
+            pending_will: Mutex::new(None),
         }
     }
 
