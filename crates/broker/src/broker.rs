@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use tern_codec::{ByteString, LastWill};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
@@ -28,7 +28,9 @@ use crate::message::Message;
 use crate::overload::{ConnectionGate, MemoryWatch};
 use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
-use crate::session::{Attached, Control, Delivery, ParkedState, QueueLimits, Session, SessionRegistry};
+use crate::session::{
+    Attached, Control, ControlSender, Delivery, ParkedState, QueueLimits, Session, SessionRegistry,
+};
 use crate::stats::{DropReason, Stats};
 use crate::storage::record::{self, WillRecord};
 use crate::storage::Durable;
@@ -171,7 +173,7 @@ impl BrokerShared {
         for session in self.sessions.all() {
             let control = session.state.lock().attached.as_ref().map(|a| a.control.clone());
             if let Some(control) = control {
-                let _ = control.try_send(Control::Redirect(redirect.clone()));
+                let _ = control.send(Control::Redirect(redirect.clone()));
             }
         }
     }
@@ -259,7 +261,7 @@ impl BrokerShared {
         clean_start: bool,
         expiry_interval: u32,
         connection_id: u64,
-        control: mpsc::Sender<Control>,
+        control: ControlSender,
     ) -> Attachment {
         loop {
             let (session, existed) = self.sessions.get_or_insert_with(client_id, || {
@@ -268,7 +270,7 @@ impl BrokerShared {
             let previous = session.state.lock().attached.take();
             if let Some(previous) = previous {
                 let (ack_tx, ack_rx) = oneshot::channel();
-                if previous.control.send(Control::TakenOver(ack_tx)).await.is_ok() {
+                if previous.control.send(Control::TakenOver(ack_tx)).is_ok() {
                     // An error means the old connection ended on its own: it parked its state before.
                     let _ = tokio::time::timeout(TAKEOVER_TIMEOUT, ack_rx).await;
                 }
@@ -503,7 +505,7 @@ impl BrokerShared {
         delay: Duration,
         listener: Arc<ListenerContext>,
     ) {
-        *session.pending_will.lock() = Some(PendingWill { will, username, listener });
+        *session.pending_will.lock() = Some(Box::new(PendingWill { will, username, listener }));
         let broker = self.clone();
         let session = session.clone();
         let generation = session.generation();

@@ -287,7 +287,7 @@ impl RunningBroker {
         for session in self.shared.sessions.all() {
             let control = session.state.lock().attached.as_ref().map(|a| a.control.clone());
             if let Some(control) = control {
-                let _ = control.try_send(session::Control::Recheck);
+                let _ = control.send(session::Control::Recheck);
             }
         }
         info!("Reloaded security settings for {} listener(s).", self.contexts.len());

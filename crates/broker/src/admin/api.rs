@@ -166,9 +166,8 @@ pub fn disconnect_client(broker: &BrokerShared, client_id: &str) -> Reply {
         .get(client_id)
         .and_then(|s| s.state.lock().attached.as_ref().map(|a| a.control.clone()));
     match control {
-        Some(control) => match control.try_send(Control::Kick(ReasonCode::ADMINISTRATIVE_ACTION)) {
-            // A full control queue means the connection is already being told something (a takeover).
-            Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Reply {
+        Some(control) => match control.send(Control::Kick(ReasonCode::ADMINISTRATIVE_ACTION)) {
+            Ok(()) => Reply {
                 status: StatusCode::ACCEPTED,
                 body: json!({ "client_id": client_id, "disconnecting": true }),
             },

@@ -7,7 +7,7 @@ use tern_codec::{
     decode, encode, Auth, ByteString, Connect, Limits, Packet, PacketType, Properties, ProtocolVersion,
     ReasonCode,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::connect::Refusal;
 use super::{Connection, ConnectionContext, Exit};
@@ -92,7 +92,7 @@ where
                 Ok(None) => {}
                 Err(e) => return Err(refuse(e.reason_code())),
             }
-            match reader.read_buf(rbuf).await {
+            match super::read::read_some(reader, rbuf).await {
                 Ok(0) => return Err(Refusal::Close("closed during authentication".into())),
                 Ok(_) => {}
                 Err(e) => return Err(Refusal::Close(e.to_string())),

@@ -10,7 +10,7 @@ use tern_codec::{
     decode, encode, ByteString, ConnAck, Connect, DecodeError, Limits, Packet, PacketType, Properties,
     ProtocolVersion, ReasonCode,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::auth::{AuthDecision, ConnectInfo};
 use crate::broker::{BrokerShared, NEVER_EXPIRES};
@@ -61,7 +61,7 @@ pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
             }
             Err(e) => return Err(Refusal::Close(e.to_string())),
         }
-        match reader.read_buf(rbuf).await {
+        match super::read::read_some(reader, rbuf).await {
             Ok(0) => return Err(Refusal::Close("closed before CONNECT".into())),
             Ok(_) => {}
             Err(e) => return Err(Refusal::Close(e.to_string())),

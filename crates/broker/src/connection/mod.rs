@@ -13,12 +13,14 @@
 //! - [`inbound`]: packets from the client
 //! - [`outbound`]: deliveries and redelivery to the client
 //! - [`held`]: packets that wait for the store (acks of durable state)
+//! - [`read`]: reading into a per-thread scratch buffer, so an idle connection holds no read buffer
 
 mod auth;
 mod connect;
 mod held;
 mod inbound;
 mod outbound;
+mod read;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -30,23 +32,23 @@ use tern_codec::{
     encode, ByteString, Disconnect, LastWill, Limits, Packet, Properties, ProtocolVersion, ReasonCode,
 };
 use tern_proto::{Inbound, InboundAliases, KeepAlive, Outbound, OutboundAliases};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
 use tracing::{debug, info};
 
 use crate::broker::BrokerShared;
 use crate::clients::ConnectedClient;
 use crate::listener::ListenerContext;
 use crate::overload::RateLimit;
-use crate::session::{Control, Delivery, ParkedState, Session};
+use crate::session::{Control, ControlReceiver, Delivery, ParkedState, Session};
 use crate::stats::{RefuseReason, Stats};
 
 /// Stop pulling deliveries into the write buffer above this many bytes.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Packets a connection handles before it lets other connections run: a fraction of a default queue limit.
+const FRAMES_PER_TURN: u32 = 64;
 /// Stop reading from a client that does not read its own acknowledgements above this many bytes.
 const READ_PAUSE: usize = 1024 * 1024;
-/// The write buffer gives memory back when it drains if it grew beyond this.
-const IDLE_BUFFER: usize = 16 * 1024;
 
 /// Where a connection comes from.
 #[derive(Debug, Clone)]
@@ -134,7 +136,8 @@ pub(crate) struct Connection {
     client_max_packet: u32,
     /// Whether the client wants reason strings and user properties on acks (v5 Request Problem Information).
     problem_information: bool,
-    will: Option<LastWill>,
+    /// Boxed: most clients have none, and it is large.
+    will: Option<Box<LastWill>>,
     session_expiry: u32,
     decode_limits: Limits,
     /// Online subscribers this connection's last PUBLISH left above their queue limit: no more packets are
@@ -154,15 +157,41 @@ pub(crate) struct Connection {
     rate: Option<RateLimit>,
     /// Packets that may only be sent once the store has made durable what they acknowledge.
     held: held::Held,
+    /// Packets handled since the task last let others run (see `FRAMES_PER_TURN`).
+    frames_since_yield: u32,
 }
 
 /// Serves one network connection from its first byte to its last.
+///
+/// The task of a connection is sized for its largest state, for as long as it lives: the handshake and the
+/// farewell, whose futures are large and short-lived, are boxed so that an idle connection costs only what
+/// it holds.
 pub(crate) async fn serve<S>(stream: S, cx: ConnectionContext, broker: Arc<BrokerShared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut rbuf = BytesMut::with_capacity(2048);
+    let mut rbuf = BytesMut::new();
+    let established = Box::pin(establish(&mut reader, &mut writer, &mut rbuf, cx, broker)).await;
+    let Some((mut conn, mut control_rx)) = established else { return };
+    let exit = conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await;
+    Box::pin((*conn).finish(exit, &mut writer)).await;
+    drop(control_rx);
+}
+
+/// Reads CONNECT, authenticates, attaches the session and sends CONNACK; `None` when the client was refused
+/// (and told so).
+async fn establish<R, W>(
+    reader: &mut R,
+    writer: &mut W,
+    rbuf: &mut BytesMut,
+    cx: ConnectionContext,
+    broker: Arc<BrokerShared>,
+) -> Option<(Box<Connection>, ControlReceiver)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let max_packet = broker.config.limits.max_packet_size;
     let verbose = broker.config.log.verbose;
     let peer = cx.peer;
@@ -170,27 +199,25 @@ where
 
     // A connection over the quota is only told so: it gets less time.
     let connect_timeout = if cx.over_quota { Duration::from_secs(2) } else { connect::CONNECT_TIMEOUT };
-    let connect = match tokio::time::timeout(
-        connect_timeout,
-        connect::read_connect(&mut reader, &mut rbuf, max_packet),
-    )
-    .await
-    {
-        Ok(Ok(connect)) => connect,
-        Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
-        Err(_) => {
-            return refuse(
-                &broker,
-                &mut writer,
-                &peer_text,
-                connect::Refusal::Close("no CONNECT in time".into()),
-            )
-            .await
-        }
-    };
+    let connect =
+        match tokio::time::timeout(connect_timeout, connect::read_connect(reader, rbuf, max_packet)).await {
+            Ok(Ok(connect)) => connect,
+            Ok(Err(refusal)) => {
+                refuse(&broker, writer, &peer_text, refusal).await;
+                return None;
+            }
+            Err(_) => {
+                let refusal = connect::Refusal::Close("no CONNECT in time".into());
+                refuse(&broker, writer, &peer_text, refusal).await;
+                return None;
+            }
+        };
     if cx.over_quota {
         let refusal = connect::Refusal::ConnAck(connect.protocol, ReasonCode::QUOTA_EXCEEDED);
-        return refuse(&broker, &mut writer, &peer_text, refusal).await;
+        {
+            refuse(&broker, writer, &peer_text, refusal).await;
+            return None;
+        }
     }
     if let Some(redirect) = broker.redirect.load_full() {
         let refusal = if connect.protocol.is_v5() {
@@ -198,28 +225,40 @@ where
         } else {
             connect::Refusal::ConnAck(connect.protocol, ReasonCode::SERVER_UNAVAILABLE)
         };
-        return refuse(&broker, &mut writer, &peer_text, refusal).await;
+        {
+            refuse(&broker, writer, &peer_text, refusal).await;
+            return None;
+        }
     }
     let enhanced = match tokio::time::timeout(
         connect::CONNECT_TIMEOUT,
-        auth::handshake(&mut reader, &mut writer, &mut rbuf, &cx, &connect, max_packet),
+        auth::handshake(reader, writer, rbuf, &cx, &connect, max_packet),
     )
     .await
     {
         Ok(Ok(enhanced)) => enhanced,
-        Ok(Err(refusal)) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
+        Ok(Err(refusal)) => {
+            refuse(&broker, writer, &peer_text, refusal).await;
+            return None;
+        }
         Err(_) => {
             let refusal = connect::Refusal::ConnAck(connect.protocol, ReasonCode::NOT_AUTHORIZED);
-            return refuse(&broker, &mut writer, &peer_text, refusal).await;
+            {
+                refuse(&broker, writer, &peer_text, refusal).await;
+                return None;
+            }
         }
     };
     let accepted = match connect::accept(&broker, &cx, connect, enhanced).await {
         Ok(accepted) => accepted,
-        Err(refusal) => return refuse(&broker, &mut writer, &peer_text, refusal).await,
+        Err(refusal) => {
+            refuse(&broker, writer, &peer_text, refusal).await;
+            return None;
+        }
     };
 
     let connection_id = broker.next_connection_id();
-    let (control_tx, mut control_rx) = mpsc::channel(4);
+    let (control_tx, control_rx) = crate::session::control::channel();
     let mut attachment = broker
         .attach(
             &accepted.client_id,
@@ -272,7 +311,7 @@ where
         }
         None => (Outbound::new(window), Inbound::new(receive_maximum)),
     };
-    let mut conn = Connection {
+    let mut conn = Box::new(Connection {
         id: connection_id,
         peer,
         listener: cx.listener.clone(),
@@ -293,30 +332,24 @@ where
         aliases_out: OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
         client_max_packet: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
         problem_information: connect.properties.request_problem_information.unwrap_or(true),
-        will: connect.will,
+        will: connect.will.map(Box::new),
         session_expiry: accepted.session_expiry,
         decode_limits: Limits { version: v, max_packet_size: max_packet },
         retained_backlog: VecDeque::new(),
         congested: Vec::new(),
         congestion_deadline: tokio::time::Instant::now(),
         congestion_patient: false,
-        wbuf: BytesMut::with_capacity(1024),
+        wbuf: BytesMut::new(),
         record,
         rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
         held: held::Held::new(broker.durable.as_ref()),
+        frames_since_yield: 0,
         context: cx,
         broker,
-    };
+    });
     conn.send_packet(&Packet::ConnAck(connack));
     conn.resend_inflight();
-    // Packets sent right behind CONNECT may have come in the same read: handle them now, not at the next
-    // read, which may never come.
-    let exit = match conn.handle_frames(&mut rbuf) {
-        Ok(()) => conn.run(&mut reader, &mut writer, &mut rbuf, &mut control_rx).await,
-        Err(exit) => exit,
-    };
-    conn.finish(exit, &mut writer).await;
-    drop(control_rx);
+    Some((conn, control_rx))
 }
 
 /// The protocol number Mosquitto's log lines show: p1 for 3.1, p2 for 3.1.1, p5 for 5.0.
@@ -362,7 +395,7 @@ impl Connection {
         reader: &mut R,
         writer: &mut W,
         rbuf: &mut BytesMut,
-        control: &mut mpsc::Receiver<Control>,
+        control: &mut ControlReceiver,
     ) -> Exit
     where
         R: AsyncRead + Unpin,
@@ -389,7 +422,7 @@ impl Connection {
                     Some(Control::Kick(rc)) => return Exit::Kicked(rc),
                     Some(Control::Redirect(r)) => return Exit::Redirected(r),
                     Some(Control::Recheck) => {
-                        if let Err(exit) = self.recheck().await {
+                        if let Err(exit) = Box::pin(self.recheck()).await {
                             return exit;
                         }
                     }
@@ -403,7 +436,8 @@ impl Connection {
                         // TLS and WebSocket buffer internally: flush once the batch is written.
                         needs_flush = true;
                         Stats::add(&self.broker.stats.bytes_sent, n as u64);
-                        if self.wbuf.is_empty() && self.wbuf.capacity() > IDLE_BUFFER {
+                        if self.wbuf.is_empty() {
+                            // Nor a write buffer: the next batch allocates what it needs.
                             self.wbuf = BytesMut::new();
                         }
                     }
@@ -415,7 +449,7 @@ impl Connection {
                         return exit;
                     }
                 }
-                res = reader.read_buf(rbuf), if self.wbuf.len() < READ_PAUSE && self.congested.is_empty() => match res {
+                res = read::read_some(reader, rbuf), if self.wbuf.len() < READ_PAUSE && self.congested.is_empty() => match res {
                     Ok(0) | Err(_) => return Exit::Closed,
                     Ok(n) => {
                         Stats::add(&self.broker.stats.bytes_received, n as u64);
@@ -423,8 +457,16 @@ impl Connection {
                         if let Err(exit) = self.handle_frames(rbuf) {
                             return exit;
                         }
-                        if rbuf.is_empty() && rbuf.capacity() > IDLE_BUFFER {
-                            *rbuf = BytesMut::with_capacity(2048);
+                        if rbuf.is_empty() {
+                            *rbuf = BytesMut::new(); // See `read`: idle connections hold no read buffer.
+                        }
+                        if self.frames_since_yield >= FRAMES_PER_TURN {
+                            // Let the subscribers' connections write what this one routed before it
+                            // reads on: a publisher with a full socket would otherwise route thousands of
+                            // messages in one turn and overflow the queues of subscribers that were
+                            // keeping up.
+                            self.frames_since_yield = 0;
+                            tokio::task::yield_now().await;
                         }
                     }
                 },
@@ -445,6 +487,7 @@ impl Connection {
             match tern_codec::decode(rbuf, &self.decode_limits) {
                 Ok(Some(packet)) => {
                     Stats::add(&self.broker.stats.messages_received, 1);
+                    self.frames_since_yield += 1;
                     self.handle_packet(packet)?;
                     if !self.congested.is_empty() {
                         return Ok(()); // The rest waits for the congested subscribers.
@@ -565,7 +608,7 @@ impl Connection {
         let will = match self.will.take() {
             Some(mut will) if exit.sends_will() => {
                 will.topic = self.mount(&will.topic);
-                Some(will)
+                Some(*will)
             }
             _ => None,
         };

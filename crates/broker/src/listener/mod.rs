@@ -385,29 +385,31 @@ async fn serve_transport(
         ConnectionContext { peer, certificate_username: None, listener: listener.clone(), over_quota };
     let acceptor = listener.tls.load_full();
     let stream: BoxedStream = match acceptor.as_deref() {
-        Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => {
-                if let Some(source) = listener.identity_as_username {
-                    // Without a usable identity the CONNECT is refused, as Mosquitto refuses it: CONNACK
-                    // "bad user name or password".
-                    let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
-                    cx.certificate_username =
-                        cert.and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject));
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(stream))).await {
+                Ok(Ok(tls)) => {
+                    if let Some(source) = listener.identity_as_username {
+                        // Without a usable identity the CONNECT is refused, as Mosquitto refuses it: CONNACK
+                        // "bad user name or password".
+                        let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                        cx.certificate_username = cert
+                            .and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject));
+                    }
+                    Box::new(tls)
                 }
-                Box::new(tls)
+                Ok(Err(e)) => {
+                    debug!("TLS handshake with {} failed: {e}", peer_text(peer));
+                    return;
+                }
+                Err(_) => return,
             }
-            Ok(Err(e)) => {
-                debug!("TLS handshake with {} failed: {e}", peer_text(peer));
-                return;
-            }
-            Err(_) => return,
-        },
+        }
         None => stream,
     };
     match listener.protocol {
         Protocol::Mqtt => connection::serve(stream, cx, broker).await,
         Protocol::Websockets => {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, websocket::accept(stream)).await {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(websocket::accept(stream))).await {
                 Ok(Ok(ws)) => connection::serve(ws, cx, broker).await,
                 Ok(Err(e)) => debug!("WebSocket handshake with {} failed: {e}", peer_text(peer)),
                 Err(_) => {}

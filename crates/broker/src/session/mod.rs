@@ -7,9 +7,11 @@
 //! exactly where the last one stopped: redelivering unacknowledged messages in order with DUP set.
 //!
 //! # Layout
+//! - [`control`]: messages to the connection serving the session (takeover, kick, recheck)
 //! - [`mailbox`]: the bounded per-session queue
 //! - [`registry`]: client id -> session, connection takeover, session expiry
 
+pub mod control;
 pub mod mailbox;
 pub mod registry;
 
@@ -20,8 +22,9 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 use tern_codec::{ByteString, QoS, SubscriptionOptions};
 use tern_proto::{Inbound, Outbound};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::Notify;
 
+pub use control::{Control, ControlReceiver, ControlSender};
 pub use mailbox::{Delivery, Enqueued, Mailbox, Paged, QueueLimits};
 pub use registry::SessionRegistry;
 
@@ -49,26 +52,11 @@ pub struct ParkedState {
     pub inbound: Inbound,
 }
 
-/// A message to the connection serving a session.
-#[derive(Debug)]
-pub enum Control {
-    /// Another connection with the same client id takes the session over [MQTT-3.1.4-3]: close, handle the
-    /// will, park the state, then answer.
-    TakenOver(oneshot::Sender<()>),
-    /// An administrator disconnects the client.
-    Kick(tern_codec::ReasonCode),
-    /// The broker sends its clients to another server: v5 clients get DISCONNECT 0x9C/0x9D with the Server
-    /// Reference.
-    Redirect(crate::broker::Redirect),
-    /// The security settings were reloaded: authenticate again, drop what is no longer allowed.
-    Recheck,
-}
-
 /// The connection currently serving a session.
 #[derive(Debug)]
 pub struct Attached {
     pub connection_id: u64,
-    pub control: mpsc::Sender<Control>,
+    pub control: ControlSender,
 }
 
 /// Mutable session state other than the mailbox.
@@ -113,7 +101,7 @@ pub struct Session {
     /// A delayed will of this session is stored.
     pub(crate) will_stored: AtomicBool,
     /// The will waiting for its delay: sent when it runs out or when the session ends, whichever is first.
-    pub(crate) pending_will: Mutex<Option<crate::broker::PendingWill>>,
+    pub(crate) pending_will: Mutex<Option<Box<crate::broker::PendingWill>>>,
 }
 
 impl Session {
