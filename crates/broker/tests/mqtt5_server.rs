@@ -220,3 +220,87 @@ async fn a_message_every_matching_queue_is_too_full_for_gets_puback_0x97() {
     assert_eq!(none.reason_code, ReasonCode::NO_MATCHING_SUBSCRIBERS);
     assert!(matches!(publisher.recv(QUIET).await, Event::Timeout), "the publisher stays connected");
 }
+
+// --- Wildcard, Shared and Subscription Identifiers Available ---------------------------------------------
+
+/// A broker configured without wildcard subscriptions, shared subscriptions and Subscription Identifiers.
+async fn without_subscription_features() -> TestBroker {
+    broker(|c| {
+        c.limits.wildcard_subscription_available = false;
+        c.limits.shared_subscription_available = false;
+        c.limits.subscription_identifiers_available = false;
+    })
+    .await
+}
+
+/// MQTT 5.0 3.2.2.3.11-13: a feature switched off is announced in CONNACK (absent means available).
+#[tokio::test]
+async fn connack_says_which_subscription_features_are_not_available() {
+    let (_c, ack) = RawClient::connect_accepted(
+        TestBroker::start_default().await.addr(),
+        connect_packet(ProtocolVersion::V5, "features-on"),
+    )
+    .await;
+    let p = &ack.properties;
+    assert_eq!(
+        (
+            p.wildcard_subscription_available,
+            p.shared_subscription_available,
+            p.subscription_identifier_available
+        ),
+        (None, None, None)
+    );
+    let broker = without_subscription_features().await;
+    let (_c, ack) =
+        RawClient::connect_accepted(broker.addr(), connect_packet(ProtocolVersion::V5, "features-off")).await;
+    let p = &ack.properties;
+    assert_eq!(
+        (
+            p.wildcard_subscription_available,
+            p.shared_subscription_available,
+            p.subscription_identifier_available
+        ),
+        (Some(false), Some(false), Some(false))
+    );
+}
+
+/// MQTT 5.0 3.2.2.3.11-13: asking for a feature CONNACK said is not available is a Protocol Error answered
+/// with DISCONNECT 0xA2 (wildcards), 0x9E (shared) or 0xA1 (Subscription Identifiers); exact filters work.
+#[tokio::test]
+async fn v5_subscriptions_the_server_does_not_offer_are_disconnected_with_their_reason_code() {
+    let broker = without_subscription_features().await;
+    let cases: [(&str, Option<u32>, ReasonCode); 4] = [
+        ("plant/+/temp", None, ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED),
+        ("plant/#", None, ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED),
+        ("$share/g/plant/1/temp", None, ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED),
+        ("plant/1/temp", Some(7), ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED),
+    ];
+    for (i, (filter, id, expected)) in cases.into_iter().enumerate() {
+        let mut client = RawClient::connect_ok(broker.addr(), ProtocolVersion::V5, &format!("off-{i}")).await;
+        let options = tern_codec::SubscriptionOptions { qos: QoS::AtMostOnce, ..Default::default() };
+        let mut subscribe =
+            tern_test_support::subscribe_packet(tern_test_support::pid(1), &[(filter, options)]);
+        subscribe.properties.subscription_identifiers = id.into_iter().collect();
+        client.send(Packet::Subscribe(subscribe)).await;
+        client.expect_disconnect(expected).await;
+    }
+    let mut exact = RawClient::connect_ok(broker.addr(), ProtocolVersion::V5, "exact").await;
+    let ack = exact.subscribe("plant/1/temp", QoS::AtLeastOnce).await;
+    assert_eq!(ack.reason_codes, vec![ReasonCode::GRANTED_QOS_1]);
+}
+
+/// A 3.1.1 client was never told: the filters the server does not offer fail in SUBACK (0x80), the others
+/// in the same SUBSCRIBE are granted, and the connection stays up.
+#[tokio::test]
+async fn v311_subscriptions_the_server_does_not_offer_fail_in_suback() {
+    let broker = without_subscription_features().await;
+    let mut client = RawClient::connect_ok(broker.addr(), ProtocolVersion::V311, "off-311").await;
+    let qos1 = tern_codec::SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() };
+    let ack =
+        client.subscribe_with(&[("plant/#", qos1), ("$share/g/plant/1", qos1), ("plant/1", qos1)]).await;
+    assert_eq!(
+        ack.reason_codes,
+        vec![ReasonCode::UNSPECIFIED_ERROR, ReasonCode::UNSPECIFIED_ERROR, ReasonCode::GRANTED_QOS_1]
+    );
+    client.ping().await;
+}

@@ -289,6 +289,12 @@ pub struct LimitsConfig {
     /// Topic aliases a v5 client may use towards the broker; a listener may override it.
     pub max_topic_alias: u16,
     pub retain_available: bool,
+    /// Accept subscriptions with `+` or `#` (v5: Wildcard Subscription Available in CONNACK).
+    pub wildcard_subscription_available: bool,
+    /// Accept `$share/{group}/{filter}` subscriptions (v5: Shared Subscription Available).
+    pub shared_subscription_available: bool,
+    /// Accept Subscription Identifiers on SUBSCRIBE (v5: Subscription Identifiers Available).
+    pub subscription_identifiers_available: bool,
     /// Expire persistent sessions of clients offline longer than this (`persistent_client_expiration`);
     /// `None` keeps them until their own session expiry. TOML: seconds, or Mosquitto's `14d` form.
     #[serde(with = "duration::opt_secs")]
@@ -348,6 +354,9 @@ impl Default for LimitsConfig {
             max_qos: 2,
             max_topic_alias: 10,
             retain_available: true,
+            wildcard_subscription_available: true,
+            shared_subscription_available: true,
+            subscription_identifiers_available: true,
             persistent_client_expiration: None,
             max_connection_rate: 0,
             max_publish_rate: 0,

@@ -258,6 +258,11 @@ pub(crate) fn connack(
         if !limits.retain_available {
             properties.retain_available = Some(false);
         }
+        // Said only when off: absent means available [MQTT-3.2.2.3.11-13].
+        let off = |available: bool| (!available).then_some(false);
+        properties.wildcard_subscription_available = off(limits.wildcard_subscription_available);
+        properties.shared_subscription_available = off(limits.shared_subscription_available);
+        properties.subscription_identifier_available = off(limits.subscription_identifiers_available);
         if limits.max_packet_size < tern_codec::Limits::default().max_packet_size {
             properties.maximum_packet_size = Some(limits.max_packet_size);
         }

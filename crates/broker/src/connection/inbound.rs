@@ -64,6 +64,7 @@ impl Connection {
                 Ok(())
             }
             Packet::Subscribe(subscribe) => {
+                self.check_subscribe_features(&subscribe)?;
                 self.on_subscribe(subscribe);
                 Ok(())
             }
@@ -348,6 +349,43 @@ impl Connection {
         }
     }
 
+    /// A 5.0 client told in CONNACK that a kind of subscription is not available and asking for it anyway
+    /// commits a Protocol Error, answered with DISCONNECT and the reason code of that feature (MQTT 5.0
+    /// 3.2.2.3.11-13). A 3.x client was never told: its filter is refused in SUBACK (see `on_subscribe`).
+    fn check_subscribe_features(&self, subscribe: &Subscribe) -> Result<(), Exit> {
+        if !self.version.is_v5() {
+            return Ok(());
+        }
+        let limits = &self.broker.config.limits;
+        if !limits.subscription_identifiers_available
+            && !subscribe.properties.subscription_identifiers.is_empty()
+        {
+            let why = "Subscription Identifier while Subscription Identifiers Available is 0";
+            return Err(Exit::violation(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED, why));
+        }
+        for request in &subscribe.filters {
+            if let Some(rc) = self.unavailable_subscription(&request.filter) {
+                return Err(Exit::violation(rc, format!("SUBSCRIBE to {}: {rc}", request.filter)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The reason a subscription to `filter` is of a kind this broker was configured not to offer, if it is.
+    fn unavailable_subscription(&self, filter: &str) -> Option<ReasonCode> {
+        let limits = &self.broker.config.limits;
+        let inner = match parse_shared(filter) {
+            Some(_) if !limits.shared_subscription_available => {
+                return Some(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)
+            }
+            Some(Ok(shared)) => shared.filter,
+            _ => filter,
+        };
+        let wildcard = inner.split('/').any(|level| level == "+" || level == "#");
+        (wildcard && !limits.wildcard_subscription_available)
+            .then_some(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED)
+    }
+
     fn on_subscribe(&mut self, subscribe: Subscribe) {
         let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
         let max_qos = QoS::from_u8(self.listener.max_qos).unwrap_or(QoS::ExactlyOnce);
@@ -361,6 +399,10 @@ impl Connection {
             }
             if let Some(refused) = self.subscription_limit(&filter) {
                 reason_codes.push(refused);
+                continue;
+            }
+            if self.unavailable_subscription(&request.filter).is_some() {
+                reason_codes.push(ReasonCode::UNSPECIFIED_ERROR); // 3.x: 0x80 Failure.
                 continue;
             }
             let mut options = request.options;
