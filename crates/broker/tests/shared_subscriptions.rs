@@ -280,3 +280,23 @@ async fn paho_v5_and_v311_members_share_one_group() {
     let output = run_checked(command, Duration::from_secs(60)).await;
     assert!(output.contains("ok shared"), "{output}");
 }
+
+/// MQTT 5.0 4.8.2: a client with a non-shared and a shared subscription that both match gets one copy by
+/// the non-shared subscription and, as the group's only member, the group's copy as well: two in all, each
+/// at the QoS its subscription granted.
+#[tokio::test]
+async fn a_client_with_a_plain_and_a_shared_match_gets_a_copy_for_each() {
+    let broker = TestBroker::start_default().await;
+    let mut client = member(&broker, ProtocolVersion::V5, "both", "plant/1/temp", QoS::AtMostOnce).await;
+    let suback = client.subscribe("$share/g/plant/+/temp", QoS::AtLeastOnce).await;
+    assert_eq!(suback.reason_codes, vec![ReasonCode::GRANTED_QOS_1]);
+    publish_n(&broker, "plant/1/temp", 3, QoS::AtLeastOnce).await;
+    let got = drain(&mut client).await;
+    let mut qos: Vec<(String, QoS)> =
+        got.iter().map(|p| (String::from_utf8_lossy(&p.payload).into_owned(), p.qos)).collect();
+    qos.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.as_u8().cmp(&b.1.as_u8())));
+    let expected: Vec<(String, QoS)> = (0..3)
+        .flat_map(|i| [(format!("m{i}"), QoS::AtMostOnce), (format!("m{i}"), QoS::AtLeastOnce)])
+        .collect();
+    assert_eq!(qos, expected);
+}
