@@ -22,7 +22,9 @@ against_both_brokers!(
     defaults_file_in_xdg_config_home_is_read_as_mosquitto_reads_its_own,
     will_of_a_killed_tern_sub_is_published,
     url_option_carries_host_port_credentials_and_topic,
-    tern_rr_prints_the_response_to_its_request
+    tern_rr_prints_the_response_to_its_request,
+    persistent_session_flags_queue_what_arrived_while_away,
+    no_stale_flag_skips_retained_messages
 );
 
 /// Publishes the retained messages the format tests print (MQTT 5.0, with properties).
@@ -605,5 +607,56 @@ fn tern_pub_and_sub_work_against_tern_broker_as_mosquitto_tools_do() {
         assert_eq!(lines(&ours.stdout), lines(&theirs.stdout), "{version}");
         assert_eq!(lines(&ours.stdout).len(), 3, "{i}: {:?}", String::from_utf8_lossy(&ours.stderr));
         assert_eq!(ours.status.code(), Some(0));
+    }
+}
+
+/// `-c -i ID` (and `-x` for 5.0): the session outlives the subscriber, and QoS 1 messages published while it
+/// is away arrive when it returns, for `tern sub` as for `mosquitto_sub`; without `-c` nothing is kept.
+fn persistent_session_flags_queue_what_arrived_while_away(kind: BrokerKind) {
+    let broker = AnyBroker::start(kind);
+    let port = broker.port.to_string();
+    for version in ["311", "5"] {
+        for real in [false, true] {
+            for persistent in [true, false] {
+                let id = format!("away-{real}-{version}-{persistent}");
+                let topic = format!("away/{id}");
+                let mut base = vec!["-p", port.as_str(), "-t", topic.as_str(), "-q", "1", "-i", id.as_str()];
+                base.extend(["-V", version]);
+                if persistent {
+                    base.push("-c");
+                    if version == "5" {
+                        base.extend(["-x", "60"]);
+                    }
+                }
+                let first = [base.as_slice(), &["-W", "1"]].concat();
+                let out = run(tool(real, "sub", &first), b"");
+                assert_eq!(out.status.code(), Some(27), "first visit of {id}: {out:?}");
+                for m in ["one", "two"] {
+                    let out = run(tool(true, "pub", &["-p", &port, "-t", &topic, "-m", m, "-q", "1"]), b"");
+                    assert!(out.status.success());
+                }
+                let second = [base.as_slice(), &["-C", "2", "-W", "2"]].concat();
+                let out = run(tool(real, "sub", &second), b"");
+                let (stdout, code) = (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code());
+                if persistent {
+                    assert_eq!((stdout.as_str(), code), ("one\ntwo\n", Some(0)), "{id}");
+                } else {
+                    assert_eq!((stdout.as_str(), code), ("", Some(27)), "{id}");
+                }
+            }
+        }
+    }
+}
+
+/// `-R`: retained messages (stale ones, sent because of the subscription) are not printed.
+fn no_stale_flag_skips_retained_messages(kind: BrokerKind) {
+    let broker = AnyBroker::start(kind);
+    let port = broker.port.to_string();
+    assert!(run(tool(true, "pub", &["-p", &port, "-t", "ns/a", "-m", "old", "-r"]), b"").status.success());
+    for real in [false, true] {
+        let out = run(tool(real, "sub", &["-p", &port, "-t", "ns/#", "-v", "-W", "1"]), b"");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ns/a old\n", "without -R ({real})");
+        let out = run(tool(real, "sub", &["-p", &port, "-t", "ns/#", "-v", "-R", "-W", "1"]), b"");
+        assert_eq!((out.stdout.as_slice(), out.status.code()), (&b""[..], Some(27)), "with -R ({real})");
     }
 }
