@@ -445,7 +445,7 @@ impl Connection {
                         }
                     }
                 },
-                _ = wait_drained(&self.congested, self.congestion_deadline, self.congestion_patient), if !self.congested.is_empty() => {
+                _ = when(!self.congested.is_empty(), || wait_drained(&self.congested, self.congestion_deadline, self.congestion_patient)), if !self.congested.is_empty() => {
                     self.congested.clear();
                     // Frames that arrived meanwhile are still buffered.
                     if let Err(exit) = self.handle_frames(rbuf) {
@@ -473,7 +473,7 @@ impl Connection {
                         }
                     }
                 },
-                _ = self.held.changed(), if self.held.is_waiting() => {}
+                _ = when(self.held.is_waiting(), || self.held.changed()), if self.held.is_waiting() => {}
                 _ = session.notified() => {}
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     if self.keep_alive.expired(Instant::now()) {
@@ -679,6 +679,16 @@ async fn wait_drained(sessions: &[Arc<Session>], deadline: tokio::time::Instant,
     let patience = if patient { CONGESTION_WAIT } else { Duration::ZERO };
     for session in sessions {
         session.wait_drained(deadline, patience).await;
+    }
+}
+
+/// The future `make` builds, boxed, if `enabled`; else one that never completes. For the rarely enabled
+/// branches of the run loop: `select!` builds the future of a disabled branch too, and the loop's future
+/// (held by every idle connection) is as large as all its branches' futures together.
+async fn when<F: std::future::Future>(enabled: bool, make: impl FnOnce() -> F) -> F::Output {
+    match enabled {
+        true => Box::pin(make()).await,
+        false => std::future::pending().await,
     }
 }
 

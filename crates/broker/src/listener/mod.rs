@@ -410,7 +410,8 @@ async fn serve_transport(
         Protocol::Mqtt => connection::serve(stream, cx, broker).await,
         Protocol::Websockets => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(websocket::accept(stream))).await {
-                Ok(Ok(ws)) => connection::serve(ws, cx, broker).await,
+                // Boxed: the WebSocket stream is large, and a plain connection's task would be sized for it.
+                Ok(Ok(ws)) => Box::pin(connection::serve(ws, cx, broker)).await,
                 Ok(Err(e)) => debug!("WebSocket handshake with {} failed: {e}", peer_text(peer)),
                 Err(_) => {}
             }
