@@ -14,6 +14,7 @@ by crates/broker/tests/shared_subscriptions.rs and crates/broker/tests/mqtt5_ser
 """
 
 import argparse
+import os
 import queue
 import sys
 import threading
@@ -33,36 +34,59 @@ def fail(message):
 
 
 class Client:
-    """A paho client with its network loop in a thread; received messages and acks in queues."""
+    """A paho client with its network loop in a thread; received messages, acks, SUBACKs and DISCONNECTs
+    in queues. It never reconnects on its own: a scenario sees every disconnection."""
 
-    def __init__(self, port, client_id, v5=True, properties=None, expect_refusal=False):
-        protocol = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+    def __init__(self, port, client_id, v5=True, properties=None, expect_refusal=False, protocol=None,
+                 clean_start=True, keepalive=30, will=None, manual_ack=False):
+        self.protocol = protocol or (mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+        v3 = {} if self.protocol == mqtt.MQTTv5 else {"clean_session": clean_start}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=self.protocol,
+                                  reconnect_on_failure=False, manual_ack=manual_ack, **v3)
         self.messages = queue.Queue()
         self.acks = queue.Queue()
+        self.subacks = queue.Queue()
+        self.disconnects = queue.Queue()
         self.connected = threading.Event()
-        self.subscribed = threading.Event()
         self.connack = None
+        self.session_present = None
         self.client.on_connect = self._on_connect
-        self.client.on_subscribe = lambda *_a: self.subscribed.set()
+        self.client.on_subscribe = lambda _c, _u, _mid, codes, props: self.subacks.put(codes)
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
-        self.client.on_publish = lambda _c, _u, mid, rc, props: self.acks.put((mid, rc))
-        self.client.connect("127.0.0.1", port, keepalive=30, properties=properties)
+        self.client.on_publish = lambda _c, _u, mid, rc, props: self.acks.put((rc, props))
+        self.client.on_disconnect = lambda _c, _u, _flags, rc, props: self.disconnects.put((rc, props))
+        if will is not None:
+            self.client.will_set(*will)
+        v5 = {"clean_start": clean_start} if self.protocol == mqtt.MQTTv5 else {}
+        self.client.connect("127.0.0.1", port, keepalive=keepalive, properties=properties, **v5)
         self.client.loop_start()
         if not self.connected.wait(TIMEOUT):
             fail(f"{client_id}: no CONNACK")
         if not expect_refusal and self.connack[0].is_failure:
             fail(f"{client_id}: refused {self.connack[0]}")
 
-    def _on_connect(self, _client, _userdata, _flags, reason_code, properties):
+    def _on_connect(self, _client, _userdata, flags, reason_code, properties):
         self.connack = (reason_code, properties)
+        self.session_present = flags.session_present
         self.connected.set()
 
-    def subscribe(self, topic, qos):
-        self.subscribed.clear()
-        self.client.subscribe(topic, qos)
-        if not self.subscribed.wait(TIMEOUT):
-            fail(f"no SUBACK for {topic}")
+    def subscribe(self, topic, qos=0, options=None, properties=None):
+        """Subscribes and returns the SUBACK's reason codes."""
+        self.client.subscribe(topic, qos, options=options, properties=properties)
+        return wait(self.subacks, f"SUBACK for {topic}")
+
+    def publish(self, topic, payload, qos=0, retain=False, properties=None):
+        """Publishes and returns (reason code, properties) of its PUBACK (QoS 1) or PUBREC (QoS 2); for
+        QoS 0, once it is sent."""
+        self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        return wait(self.acks, f"ack of the PUBLISH to {topic!r}")
+
+    def next_message(self):
+        return wait(self.messages, "a message")
+
+    def next_disconnect(self):
+        """The reason code of the DISCONNECT the broker sent."""
+        return wait(self.disconnects, "a DISCONNECT")[0]
 
     def drain(self):
         out = []
@@ -77,6 +101,13 @@ class Client:
         self.client.loop_stop()
 
 
+def wait(q, what):
+    try:
+        return q.get(timeout=TIMEOUT)
+    except queue.Empty:
+        fail(f"no {what}")
+
+
 def shared(port):
     v5 = Client(port, "paho-share-v5")
     v311 = Client(port, "paho-share-v311", v5=False)
@@ -84,7 +115,7 @@ def shared(port):
     v311.subscribe("$share/g/paho/jobs", 1)
     publisher = Client(port, "paho-share-pub")
     for i in range(20):
-        publisher.client.publish("paho/jobs", f"m{i}", qos=1).wait_for_publish(TIMEOUT)
+        publisher.publish("paho/jobs", f"m{i}", qos=1)
     got_v5, got_v311 = v5.drain(), v311.drain()
     payloads = sorted(m.payload.decode() for m in got_v5 + got_v311)
     if payloads != sorted(f"m{i}" for i in range(20)):
@@ -113,12 +144,7 @@ def payload_format_invalid(port):
     c = Client(port, "paho-pfi")
     props = Properties(PacketTypes.PUBLISH)
     props.PayloadFormatIndicator = 1
-    info = c.client.publish("paho/pfi", b"\xff\xfe", qos=1, properties=props)
-    info.wait_for_publish(TIMEOUT)
-    try:
-        mid, rc = c.acks.get(timeout=TIMEOUT)
-    except queue.Empty:
-        fail("no PUBACK")
+    rc, _ = c.publish("paho/pfi", b"\xff\xfe", qos=1, properties=props)
     if rc.value != 0x99:
         fail(f"PUBACK {rc} for an invalid UTF-8 payload, expected 0x99")
     c.stop()
@@ -145,7 +171,7 @@ def main():
         "payload_format_invalid": payload_format_invalid,
         "server_moved": server_moved,
     }
-    timer = threading.Timer(6 * TIMEOUT, lambda: (print("FAIL: timed out", flush=True), sys.exit(1)))
+    timer = threading.Timer(6 * TIMEOUT, lambda: (print("FAIL: timed out", flush=True), os._exit(1)))
     timer.daemon = True
     timer.start()
     scenarios[args.scenario](args.port)
