@@ -79,7 +79,7 @@ def topic_alias_from_client(port):
         expect(f"PUBACK {i}", pub.publish(topic, f"m{i}", 1, properties=publish_props(TopicAlias=alias))[0].value, 0)
     got = [(m.topic, m.payload.decode(), prop(m.properties, "TopicAlias")) for m in (sub.next_message() for _ in sent)]
     resolved = ["alias/first", "alias/first", "alias/second", "alias/first", "alias/second"]
-    # The subscriber allowed no aliases: full topics, no Topic Alias [MQTT-3.3.2-9].
+    # The subscriber allowed no aliases: full topics, no Topic Alias [MQTT-3.1.2-27].
     expect("deliveries", got, [(t, f"m{i}", None) for i, t in enumerate(resolved)])
 
 
@@ -88,7 +88,8 @@ def topic_alias_errors(port):
     for alias, topic, reason in [(11, "alias/x", 0x94), (5, "", 0x94)]:
         c = Client(port, f"paho-alias-{alias}")
         c.publish(topic, "x", 0, properties=publish_props(TopicAlias=alias))
-        # Above the maximum [MQTT-3.3.2-8], or never set and sent with an empty topic: 0x94 Topic Alias invalid.
+        # Above the maximum (the client broke [MQTT-3.3.2-9]), or never set and sent with an empty topic:
+        # 0x94 Topic Alias invalid.
         expect(f"DISCONNECT for alias {alias} topic {topic!r}", c.next_disconnect().value, reason)
 
 
@@ -114,7 +115,7 @@ def topic_alias_to_client(port):
             fail(f"message {i} on {t}: topic {m.topic!r} sent again, its alias {alias} was set")
         expect(f"message {i} resolved", (table.get(alias), m.payload.decode()), (t, t))
     got = [(m.topic, prop(m.properties, "TopicAlias")) for m in (plain.next_message() for _ in topics)]
-    expect("without Topic Alias Maximum [MQTT-3.3.2-8]", got, [(t, None) for t in topics])
+    expect("without Topic Alias Maximum [MQTT-3.1.2-27]", got, [(t, None) for t in topics])
 
 
 # --- Message Expiry (3.3.2.3.3) --------------------------------------------------------------------------
@@ -191,7 +192,7 @@ def granted_qos_and_connack_limits(port):
     for qos, retain, reason in [(2, False, 0x9B), (1, True, 0x9A)]:
         bad = Client(port, f"paho-over-{qos}-{retain}")
         bad.client.publish("q/1", "x", qos=qos, retain=retain)
-        # [MQTT-3.2.2-12] QoS not supported; [MQTT-3.2.2-15] Retain not supported.
+        # The client broke [MQTT-3.2.2-11] (0x9B QoS not supported), [MQTT-3.2.2-14] (0x9A Retain not supported).
         expect(f"DISCONNECT for QoS {qos} retain {retain}", bad.next_disconnect().value, reason)
 
 
@@ -368,7 +369,7 @@ def session_expiry(port):
     pub.publish("sei/t", "queued", 1)
     time.sleep(1)
     c = Client(port, "paho-sei", properties=session, clean_start=False)
-    expect("session present within the interval [MQTT-3.2.2-2]", c.session_present, True)
+    expect("session present within the interval [MQTT-3.2.2-3]", c.session_present, True)
     expect("queued message", c.next_message().payload, b"queued")
     c.stop()
     pub.publish("sei/t", "lost", 1)

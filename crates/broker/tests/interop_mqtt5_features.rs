@@ -60,7 +60,7 @@ async fn paho_topic_alias_from_client_is_resolved_mqtt_3_3_2_12() {
 }
 
 #[tokio::test]
-async fn paho_topic_alias_above_maximum_or_unknown_is_disconnected_mqtt_3_3_2_8() {
+async fn paho_topic_alias_above_maximum_or_unknown_is_disconnected_mqtt_3_3_2_9() {
     paho("topic_alias_errors").await;
 }
 
@@ -162,8 +162,9 @@ async fn paho_silent_client_gets_disconnect_0x8d_mqtt_3_1_2_22() {
     paho("keep_alive_timeout").await;
 }
 
+/// 3.14.2.2.2: a Session Expiry Interval set at DISCONNECT after 0 at CONNECT is a protocol error.
 #[tokio::test]
-async fn paho_session_expiry_raised_at_disconnect_is_an_error_and_publishes_the_will_mqtt_3_14_2_2() {
+async fn paho_session_expiry_raised_at_disconnect_is_a_protocol_error_and_publishes_the_will() {
     paho("session_expiry_raised_at_disconnect").await;
 }
 
@@ -176,6 +177,7 @@ async fn paho_session_is_kept_for_its_expiry_interval_then_dropped_mqtt_3_1_2_23
 
 // --- MQTT 3.1 ---------------------------------------------------------------------------------------------
 
+/// MQTT 3.1 section 3.1: a Client Identifier of 1 to 23 characters, else return code 2.
 #[tokio::test]
 async fn paho_mqtt31_round_trip_and_23_character_client_id_rule() {
     paho("mqtt31").await;
