@@ -193,6 +193,12 @@ impl Collector for BrokerCollector {
             )?;
             counter(&mut e, "tern_store_batches", "Group commits written and synced", g(&c.batches))?;
             counter(&mut e, "tern_store_writes", "Changes written to the store", g(&c.ops))?;
+            counter(
+                &mut e,
+                "tern_store_writes_saved",
+                "Changes never written: new messages and queue entries deleted again within their commit window",
+                g(&c.cancelled),
+            )?;
             counter(&mut e, "tern_store_bytes_written", "Bytes of keys and values written", g(&c.bytes))?;
             counter(&mut e, "tern_store_failures", "Failed store writes or syncs", g(&c.failures))?;
             counter(

@@ -19,6 +19,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use super::pending::{op_bytes, Pending};
 use super::{Op, Store, SyncMode};
 
 /// How the committer makes changes durable.
@@ -34,23 +35,14 @@ pub struct CommitPolicy {
     pub sync_interval: Duration,
 }
 
-#[derive(Debug, Default)]
-struct Pending {
-    ops: Vec<Op>,
-    bytes: usize,
-    /// LSN of the last op in `ops`.
-    lsn: u64,
-    /// When the oldest op in `ops` was queued.
-    since: Option<Instant>,
-    stop: bool,
-}
-
 /// Counters of the committer, for metrics.
 #[derive(Debug, Default)]
 pub struct CommitStats {
     pub batches: AtomicU64,
     pub ops: AtomicU64,
     pub bytes: AtomicU64,
+    /// Changes dropped before being written: inserts deleted again within their commit window.
+    pub cancelled: AtomicU64,
     pub failures: AtomicU64,
     /// Total microseconds spent writing and syncing batches.
     pub commit_micros: AtomicU64,
@@ -64,13 +56,6 @@ pub struct Committer {
     failing: AtomicBool,
     pub stats: CommitStats,
     policy: CommitPolicy,
-}
-
-fn op_bytes(op: &Op) -> usize {
-    match op {
-        Op::Put(k, v) => k.len() + v.len(),
-        Op::Delete(k) | Op::DeletePrefix(k) => k.len(),
-    }
 }
 
 impl Committer {
@@ -99,8 +84,9 @@ impl Committer {
         if ops.is_empty() {
             return p.lsn;
         }
-        p.bytes += ops.iter().map(op_bytes).sum::<usize>();
-        p.ops.extend(ops);
+        for op in ops {
+            p.push(op);
+        }
         p.lsn += 1;
         p.since.get_or_insert_with(Instant::now);
         let lsn = p.lsn;
@@ -188,9 +174,8 @@ impl Committer {
                         }
                     }
                 }
-                p.since = None;
-                p.bytes = 0;
-                (std::mem::take(&mut p.ops), p.lsn, p.stop)
+                self.stats.cancelled.store(p.cancelled, Ordering::Relaxed);
+                (p.take(), p.lsn, p.stop)
             };
             let fsync_due = self.policy.fsync || stop || last_fsync.elapsed() >= self.policy.sync_interval;
             if ops.is_empty() && !fsync_due {
@@ -216,7 +201,7 @@ impl Committer {
                     self.durable.send_replace(lsn);
                     if stop {
                         let p = self.pending.lock();
-                        if p.ops.is_empty() {
+                        if p.is_empty() {
                             return;
                         }
                     }
@@ -228,9 +213,7 @@ impl Committer {
                     }
                     // Put the batch back in front of whatever came meanwhile, and try again later.
                     let mut p = self.pending.lock();
-                    let later = std::mem::replace(&mut p.ops, ops);
-                    p.ops.extend(later);
-                    p.since.get_or_insert_with(Instant::now);
+                    p.put_back(ops);
                     let give_up = p.stop;
                     drop(p);
                     if give_up {
@@ -273,6 +256,24 @@ mod tests {
         c.wait(b).await;
         assert_eq!(store.len(), 3);
         assert!(c.durable() >= b);
+        c.stop();
+    }
+
+    #[tokio::test]
+    async fn a_message_acknowledged_within_the_commit_window_is_never_written() {
+        let store = Arc::new(MemoryStore::new());
+        let c = Committer::start(
+            store.clone(),
+            CommitPolicy { commit_delay: Duration::from_millis(300), ..policy() },
+        );
+        let kept = c.submit(vec![put("session")]);
+        c.submit(vec![Op::Insert(b"m1".to_vec(), vec![1]), Op::Insert(b"q1".to_vec(), vec![2])]);
+        let acked = c.submit(vec![Op::Delete(b"q1".to_vec()), Op::Delete(b"m1".to_vec())]);
+        c.wait(acked).await;
+        assert!(c.durable() >= kept);
+        assert_eq!(store.len(), 1, "only the session record reaches the store");
+        assert_eq!(c.stats.cancelled.load(Ordering::Relaxed), 4);
+        assert_eq!(c.stats.ops.load(Ordering::Relaxed), 1);
         c.stop();
     }
 

@@ -113,7 +113,10 @@ impl Durable {
             Some(n) => *n += 1,
             None => {
                 let now = Instant::now();
-                ops.push(Op::Put(keys::message(id), record::encode_message(message, now, SystemTime::now())));
+                ops.push(Op::Insert(
+                    keys::message(id),
+                    record::encode_message(message, now, SystemTime::now()),
+                ));
                 refs.insert(id, 1);
             }
         }
@@ -147,7 +150,7 @@ impl Durable {
         let mut ops = Vec::with_capacity(2);
         let mut refs = self.refs.lock();
         let id = self.hold(&mut refs, &delivery.message, &mut ops);
-        ops.push(Op::Put(keys::queue(client_id, seq), Self::queue_record(id, delivery, 0)));
+        ops.push(Op::Insert(keys::queue(client_id, seq), Self::queue_record(id, delivery, 0)));
         self.committer.submit(ops)
     }
 

@@ -183,36 +183,59 @@ fn quarantine_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{name}.quarantine-{stamp}"))
 }
 
-impl Store for FjallStore {
-    fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
-        self.with_engine(|e| {
-            // One batch, one value per key (a batch gives all its items one sequence number).
-            let mut effect: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();
-            for op in ops {
-                match op {
-                    Op::Put(k, v) => {
-                        effect.insert(k.clone(), Some(v.as_slice()));
-                    }
-                    Op::Delete(k) => {
-                        effect.insert(k.clone(), None);
-                    }
-                    Op::DeletePrefix(p) => {
-                        for kv in e.keyspace.prefix(p) {
-                            effect.insert(kv.key()?.to_vec(), None);
-                        }
-                        for (k, v) in effect.iter_mut() {
-                            if k.starts_with(p) {
-                                *v = None;
-                            }
-                        }
+/// Writes a batch with prefix deletes: the effect of every op on every key, in key order.
+fn write_with_prefix_deletes(e: &Engine, ops: &[Op]) -> Result<(), fjall::Error> {
+    let mut effect: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Put(k, v) | Op::Insert(k, v) => {
+                effect.insert(k.clone(), Some(v.as_slice()));
+            }
+            Op::Delete(k) => {
+                effect.insert(k.clone(), None);
+            }
+            Op::DeletePrefix(p) => {
+                for kv in e.keyspace.prefix(p) {
+                    effect.insert(kv.key()?.to_vec(), None);
+                }
+                for (k, v) in effect.iter_mut() {
+                    if k.starts_with(p) {
+                        *v = None;
                     }
                 }
             }
+        }
+    }
+    let mut batch = e.db.batch();
+    for (k, v) in effect {
+        match v {
+            Some(v) => batch.insert(&e.keyspace, k, v),
+            None => batch.remove(&e.keyspace, k),
+        }
+    }
+    batch.commit()
+}
+
+impl Store for FjallStore {
+    fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
+        self.with_engine(|e| {
+            // One batch, one value per key (a batch gives all its items one sequence number): the last op
+            // on a key wins. A prefix delete needs the keys it covers, found by a scan.
+            if ops.iter().any(|op| matches!(op, Op::DeletePrefix(_))) {
+                return write_with_prefix_deletes(e, ops);
+            }
+            let mut last: HashMap<&[u8], usize> = HashMap::with_capacity(ops.len());
+            for (i, op) in ops.iter().enumerate() {
+                last.insert(op.key(), i);
+            }
             let mut batch = e.db.batch();
-            for (k, v) in effect {
-                match v {
-                    Some(v) => batch.insert(&e.keyspace, k, v),
-                    None => batch.remove(&e.keyspace, k),
+            for (i, op) in ops.iter().enumerate() {
+                if last.get(op.key()) != Some(&i) {
+                    continue;
+                }
+                match op {
+                    Op::Put(k, v) | Op::Insert(k, v) => batch.insert(&e.keyspace, k.as_slice(), v.as_slice()),
+                    Op::Delete(k) | Op::DeletePrefix(k) => batch.remove(&e.keyspace, k.as_slice()),
                 }
             }
             batch.commit()

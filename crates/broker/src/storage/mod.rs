@@ -22,6 +22,7 @@ pub mod durable;
 mod fjall_store;
 pub mod keys;
 mod memory;
+mod pending;
 pub mod record;
 pub mod recovery;
 
@@ -40,9 +41,23 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Put(Vec<u8>, Vec<u8>),
+    /// A put of a key that holds nothing (a new message or queue entry, under an identifier never used
+    /// before). Stores treat it as [`Op::Put`]; the committer drops it, and the delete that ends it, when
+    /// both come before their batch is written: a message acknowledged within the commit window never
+    /// reaches the disk.
+    Insert(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     /// Removes every key starting with this prefix (a session ends with everything it had).
     DeletePrefix(Vec<u8>),
+}
+
+impl Op {
+    /// The key it changes (the prefix, for a prefix delete).
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Put(k, _) | Op::Insert(k, _) | Op::Delete(k) | Op::DeletePrefix(k) => k,
+        }
+    }
 }
 
 /// How far a write must have gone before [`Store::sync`] returns.
