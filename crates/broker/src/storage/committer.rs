@@ -88,10 +88,16 @@ impl Committer {
             p.push(op);
         }
         p.lsn += 1;
+        // The thread needs waking only for a batch's first change (it may be waiting for any) or when the
+        // batch is full; otherwise it is writing, or waiting out the commit delay and wakes by itself —
+        // waking it for every change cost a futex call and a context switch each.
+        let wake = p.since.is_none() || p.bytes >= self.policy.batch_bytes;
         p.since.get_or_insert_with(Instant::now);
         let lsn = p.lsn;
         drop(p);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
         lsn
     }
 
