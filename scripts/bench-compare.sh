@@ -17,7 +17,7 @@ ROOT=$(pwd)
 ROUNDS=3
 DURATION=10s
 BROKERS="tern mosquitto rumqttd"
-SCENARIOS="pairs-q0 pairs-q1 latency fanout fanin-q1 conn subs retained"
+SCENARIOS="pairs-q0 pairs-q1 latency fanout fanin-q1 conn subs retained durable-fsync durable-memory"
 OUT=""
 WRITE=1
 while [ $# -gt 0 ]; do
@@ -85,17 +85,23 @@ wait_port() {
   return 1
 }
 
+# Every broker gets the same outbound window: 100 QoS 1/2 messages in flight per client, rumqttd's
+# max_inflight_count below (Tern and Mosquitto default to 20).
+INFLIGHT=100
+
 BROKER_PID=""
 start_broker() {
-  local name=$1 port=$2 dir=$3
+  local name=$1 port=$2 dir=$3 scenario=$4
   mkdir -p "$dir"
   case "$name" in
     tern)
       # From its run directory: its store (./tern-data, durable by default) starts empty every run.
-      (cd "$dir" && exec "$TERN" broker -p "$port") >"$dir/broker.log" 2>&1 &
+      printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages %s\n' "$port" "$INFLIGHT" >"$dir/tern.conf"
+      if [ "$scenario" = durable-memory ]; then echo "persistence false" >>"$dir/tern.conf"; fi
+      (cd "$dir" && exec "$TERN" broker -c tern.conf) >"$dir/broker.log" 2>&1 &
       ;;
     mosquitto)
-      printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$dir/mosquitto.conf"
+      printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages %s\n' "$port" "$INFLIGHT" >"$dir/mosquitto.conf"
       mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
       ;;
     rumqttd)
@@ -147,6 +153,8 @@ scenario_args() {
     conn) echo "conn -c 19500 --sources 4 --concurrency 100 --hold 3s" ;;
     subs) echo "subs --filters 100000 --subscribers 4 -c 10 -q 0 -d $DURATION" ;;
     retained) echo "retained -c 100000 -q 0" ;;
+    # Tern's store: persistent sessions with every QoS 1 delivery stored (fsync), and the same in memory.
+    durable-fsync | durable-memory) echo "pairs -c 100 -q 1 --persistent -d $DURATION" ;;
     *) echo "unknown scenario $1" >&2; return 1 ;;
   esac
 }
@@ -159,9 +167,11 @@ for round in $(seq "$ROUNDS"); do
     read -r -a args <<<"$(scenario_args "$scenario")"
     for i in $(seq 0 $((n - 1))); do
       broker=${BROKER_LIST[$(((i + round - 1) % n))]}
+      # The durability scenarios measure Tern's store against itself.
+      if [[ $scenario == durable-* && $broker != tern ]]; then continue; fi
       dir="$OUT/$scenario/$broker/$round"
       port=$(free_port)
-      if ! start_broker "$broker" "$port" "$dir"; then
+      if ! start_broker "$broker" "$port" "$dir" "$scenario"; then
         echo "round $round $scenario $broker: broker did not start (see $dir/broker.log)" >&2
         stop_broker
         continue
@@ -224,6 +234,8 @@ ROWS = [
     ("conn", "19.5k connections: connect rate", "connections.connect_rate", lambda v: f"{v:.0f} conn/s", True),
     ("subs", "routing vs 100k filters: delivered", "messages.delivery_rate", rate, True),
     ("retained", "100k retained, `#` subscribe: time to all", "retained.subscribe_s", secs, False),
+    ("durable-fsync", "100 pairs QoS 1, persistent sessions, durability fsync: delivered", "messages.delivery_rate", rate, True),
+    ("durable-memory", "100 pairs QoS 1, persistent sessions, durability memory: delivered", "messages.delivery_rate", rate, True),
 ]
 
 def cell(values, fmt):
