@@ -97,6 +97,35 @@ async fn message_expiry_counts_down_and_expired_messages_are_not_delivered_mqtt_
     sub.expect_nothing(QUIET).await;
 }
 
+/// [MQTT-3.3.2-5] An online subscriber whose Receive Maximum is used up: a message that expires while it
+/// waits behind the full window is never sent; one that does not arrives with what is left of its interval.
+#[tokio::test]
+async fn message_expiring_behind_a_full_receive_maximum_is_not_delivered_mqtt_3_3_2_5() {
+    let broker = TestBroker::start_default().await;
+    let mut connect = connect_packet(V5, "expiry-window");
+    connect.properties.receive_maximum = Some(1);
+    let (mut sub, _) = RawClient::connect_accepted(broker.addr(), connect).await;
+    sub.subscribe("mwin/#", QoS::AtLeastOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V5, "expiry-window-pub").await;
+    publisher.publish_at("mwin/first", "holds the window", QoS::AtLeastOnce).await;
+    let first = sub.expect_publish().await;
+    let mut short = Publish { qos: QoS::AtLeastOnce, ..Publish::new("mwin/short", "stale") };
+    short.properties.message_expiry_interval = Some(1);
+    publisher.publish(short).await;
+    let mut long = Publish { qos: QoS::AtLeastOnce, ..Publish::new("mwin/long", "fresh") };
+    long.properties.message_expiry_interval = Some(30);
+    publisher.publish(long).await;
+    sub.expect_nothing(QUIET).await; // The window is full: both wait.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    sub.ack(&first).await;
+    let got = sub.expect_publish().await;
+    assert_eq!(got.payload, "fresh", "the expired message must not be sent");
+    let left = got.properties.message_expiry_interval.expect("expiry forwarded");
+    assert!((1..=29).contains(&left), "{left} s left of 30 after ~2 s waiting");
+    sub.ack(&got).await;
+    sub.expect_nothing(QUIET).await;
+}
+
 /// (5.0 3.3.2.3.4 Topic Alias) A client may set a topic alias with a topic and then send an empty topic
 /// with the alias: the broker routes both to the full topic.
 #[tokio::test]
