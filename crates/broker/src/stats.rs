@@ -143,6 +143,9 @@ pub struct Stats {
     /// Shared subscription messages given to another member of the group because the session they were
     /// given to ended unacknowledged.
     pub shared_redelivered: AtomicU64,
+    /// Times a publisher stopped reading until the subscribers of its last message, all above their queue
+    /// limit, drained (flow control in fan-in).
+    pub flow_control_waits: AtomicU64,
 }
 
 impl Default for Stats {
@@ -173,6 +176,7 @@ impl Default for Stats {
             publish_latency: Histogram::default(),
             routing_time: Histogram::default(),
             shared_redelivered: AtomicU64::new(0),
+            flow_control_waits: AtomicU64::new(0),
         }
     }
 }

@@ -262,10 +262,9 @@ async fn v5_client_exceeding_the_broker_receive_maximum_is_disconnected() {
 // --- slow subscribers -------------------------------------------------------------------------------------
 
 /// A slow subscriber never makes the broker hold more than twice `max_queued_messages` for it: once its
-/// queue is full, QoS 0 messages for it are dropped and counted, QoS 1/2 messages are held above the limit
-/// (the publisher waits for the subscriber at most a second, then carries on: the subscriber counts as
-/// stalled); what was queued and held is delivered, in order, when it catches up. The other subscriber
-/// gets everything at once.
+/// queue is full, QoS 0 messages for it are dropped and counted, QoS 1/2 messages are held above the limit;
+/// what was queued and held is delivered, in order, when it catches up. The other subscriber gets
+/// everything at once, and the publisher never waits for the slow one.
 #[tokio::test]
 async fn slow_subscriber_queue_is_bounded_and_does_not_affect_others() {
     let broker = TestBroker::start(config(|c| {
@@ -298,6 +297,7 @@ async fn slow_subscriber_queue_is_bounded_and_does_not_affect_others() {
     assert_eq!(session.queued(), 8, "5 queued and 3 held above the limit");
     assert_eq!(session.dropped(), 10, "the QoS 0 messages");
     assert!(Stats::get(&broker.shared().stats.publish_dropped) >= 10);
+    assert_eq!(Stats::get(&broker.shared().stats.flow_control_waits), 0, "the publisher was never held back");
 
     let first = slow.expect_publish().await;
     assert_eq!(first.payload, "inflight");
@@ -310,6 +310,35 @@ async fn slow_subscriber_queue_is_bounded_and_does_not_affect_others() {
         assert_eq!(slow.receive_and_ack().await.payload, format!("over {i}"));
     }
     slow.expect_nothing(QUIET).await;
+}
+
+/// Fan-in flow control: when the only subscriber of a publisher's messages is above its queue limit, the
+/// publisher's further packets are not read until the subscriber drains, so a fast publisher cannot bury a
+/// slow subscriber: all 60 pipelined QoS 1 messages arrive, in order, though the queue holds at most 10.
+#[tokio::test]
+async fn a_publisher_whose_only_subscriber_is_congested_waits_and_nothing_is_lost() {
+    let broker = TestBroker::start(config(|c| {
+        c.limits.max_inflight_messages = 1;
+        c.limits.max_queued_messages = 5;
+    }))
+    .await;
+    let mut slow = RawClient::connect_ok(broker.addr(), V311, "fanin-sub").await;
+    slow.subscribe("fanin/t", QoS::AtLeastOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "fanin-pub").await;
+    for i in 1..=60u16 {
+        let mut publish = publish_packet("fanin/t", format!("m{i}"), QoS::AtLeastOnce);
+        publish.packet_id = Some(pid(i));
+        publisher.send(Packet::Publish(publish)).await;
+    }
+    for i in 1..=60 {
+        assert_eq!(slow.receive_and_ack().await.payload, format!("m{i}"));
+    }
+    for i in 1..=60u16 {
+        assert_eq!(publisher.expect_puback().await.packet_id, pid(i));
+    }
+    let session = broker.shared().sessions.get("fanin-sub").expect("subscriber session");
+    assert_eq!(session.dropped(), 0);
+    assert!(Stats::get(&broker.shared().stats.flow_control_waits) > 0, "the publisher was held back");
 }
 
 /// A subscriber that stops reading its socket altogether: the broker's writes to it back up, its queue

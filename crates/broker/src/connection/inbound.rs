@@ -260,19 +260,14 @@ impl Connection {
             d.received_qos2(&self.client_id, id.get());
         }
         let lsn = durable.as_ref().map(|d| d.submitted()).filter(|after| Some(*after) != before);
-        // Flow control: subscribers above their queue limit hold this publisher back (see `run`).
-        if !outcome.congested.is_empty() {
-            // Waiting longer than the deadline (while they drain) slows nobody else only if every
-            // recipient of this message is congested.
-            let only_congested = outcome.congested.len() == outcome.delivered;
-            if self.congested.is_empty() {
-                self.congestion_deadline = tokio::time::Instant::now() + super::CONGESTION_WAIT;
-                self.congestion_patient = only_congested;
-            } else {
-                self.congestion_patient &= only_congested;
-            }
+        // Flow control: when every recipient of this message is above its queue limit (fan-in), the
+        // publisher reads no more until they drain (see `run`); that holds no other subscriber back. When
+        // some recipient keeps up, the publisher carries on at its pace: the congested ones hold QoS 1/2
+        // above their limit, up to twice it (see `Mailbox`).
+        if !outcome.congested.is_empty() && outcome.congested.len() == outcome.delivered {
+            Stats::add(&self.broker.stats.flow_control_waits, 1);
+            self.congested.append(&mut outcome.congested);
         }
-        self.congested.append(&mut outcome.congested);
         // 0x10 only when no subscription matched at all, not when the matching sessions did not take it.
         // 0x97 when sessions matched but their queues were full: the message went nowhere. (A QoS 0
         // message an offline session does not queue is not a quota: that is Success.)

@@ -143,14 +143,10 @@ pub(crate) struct Connection {
     will: Option<Box<LastWill>>,
     session_expiry: u32,
     decode_limits: Limits,
-    /// Online subscribers this connection's last PUBLISH left above their queue limit: no more packets are
-    /// read until they drain (or prove stalled), so fast publishers cannot bury slow subscribers.
+    /// The online subscribers of this connection's last PUBLISH when all of them were above their queue
+    /// limit (fan-in): no more packets are read until they drain (or prove stalled), so fast publishers
+    /// cannot bury slow subscribers, and nobody else waits for them.
     congested: Vec<Arc<Session>>,
-    /// When waiting for `congested` ends at the latest, unless `congestion_patient`.
-    congestion_deadline: tokio::time::Instant,
-    /// Every recipient of the messages waited for is congested (fan-in): wait as long as they drain, which
-    /// holds no other subscriber back, instead of dropping their messages.
-    congestion_patient: bool,
     /// Retained messages owed after a SUBSCRIBE; sent before new deliveries, not bound by queue limits.
     retained_backlog: VecDeque<Delivery>,
     wbuf: BytesMut,
@@ -340,8 +336,6 @@ where
         decode_limits: Limits { version: v, max_packet_size: max_packet },
         retained_backlog: VecDeque::new(),
         congested: Vec::new(),
-        congestion_deadline: tokio::time::Instant::now(),
-        congestion_patient: false,
         wbuf: BytesMut::new(),
         record,
         rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
@@ -445,7 +439,7 @@ impl Connection {
                         }
                     }
                 },
-                _ = when(!self.congested.is_empty(), || wait_drained(&self.congested, self.congestion_deadline, self.congestion_patient)), if !self.congested.is_empty() => {
+                _ = when(!self.congested.is_empty(), || wait_drained(&self.congested)), if !self.congested.is_empty() => {
                     self.congested.clear();
                     // Frames that arrived meanwhile are still buffered.
                     if let Err(exit) = self.handle_frames(rbuf) {
@@ -670,15 +664,13 @@ fn without_diagnostics(packet: &Packet) -> Option<Packet> {
 }
 
 /// How long a publisher waits for congested subscribers that make no progress before it carries on
-/// without them.
+/// without them (they are stalled, not slow).
 const CONGESTION_WAIT: Duration = Duration::from_secs(1);
 
-/// Waits until every session in `sessions` is below its queue limit, at most until `deadline` (or, if
-/// `patient`, for as long as they keep draining).
-async fn wait_drained(sessions: &[Arc<Session>], deadline: tokio::time::Instant, patient: bool) {
-    let patience = if patient { CONGESTION_WAIT } else { Duration::ZERO };
+/// Waits until every session in `sessions` is below its queue limit, for as long as they keep draining.
+async fn wait_drained(sessions: &[Arc<Session>]) {
     for session in sessions {
-        session.wait_drained(deadline, patience).await;
+        session.wait_drained(CONGESTION_WAIT).await;
     }
 }
 

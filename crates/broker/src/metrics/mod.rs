@@ -214,6 +214,18 @@ impl Collector for BrokerCollector {
         counter(&mut e, "tern_packets_sent", "MQTT packets sent", g(&s.messages_sent))?;
         counter(&mut e, "tern_bytes_received", "Bytes received from clients", g(&s.bytes_received))?;
         counter(&mut e, "tern_bytes_sent", "Bytes sent to clients", g(&s.bytes_sent))?;
+        counter(
+            &mut e,
+            "tern_flow_control_waits",
+            "Times a publisher waited for subscribers above their queue limit (fan-in flow control)",
+            g(&s.flow_control_waits),
+        )?;
+        counter(
+            &mut e,
+            "tern_shared_redelivered",
+            "Shared subscription messages given to another group member after their session ended",
+            g(&s.shared_redelivered),
+        )?;
         counters(
             &mut e,
             "tern_publish_received",

@@ -5,9 +5,10 @@
 //! bound. At the limit (`max_queued_messages` / `max_queued_bytes`) QoS 0 goes first: an incoming QoS 0
 //! message is dropped, an incoming QoS 1/2 message evicts the oldest queued QoS 0 one if there is any, and
 //! is otherwise *held* above the limit, up to twice it. A message held above the limit tells the router the
-//! session is congested, and the publisher of an online subscriber's congested session waits (briefly, see
-//! `connection`) before it reads more: flow control instead of loss. Only beyond the hard limit — a
-//! subscriber that stays stalled, or an offline one — is a QoS 1/2 message dropped (and counted).
+//! session is congested; when every recipient of a message is congested (fan-in), its publisher reads no
+//! more until they drain (see `connection`): flow control instead of loss, at nobody else's expense. Only
+//! beyond the hard limit — a subscriber slower than a publisher that others keep up with, one that stays
+//! stalled, or an offline one — is a QoS 1/2 message dropped (and counted).
 
 use std::collections::VecDeque;
 use std::sync::Arc;

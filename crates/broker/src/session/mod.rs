@@ -224,10 +224,17 @@ impl Session {
             && self.mailbox.lock().is_over_limit(&self.limits)
     }
 
-    /// Waits until the queue is below its limit (or the session goes offline), until `deadline` or for as
-    /// long as the session keeps draining, whichever is later: a session that makes no progress for
-    /// `patience` is marked stalled so no publisher waits for it again until it drains.
-    pub async fn wait_drained(&self, deadline: tokio::time::Instant, patience: std::time::Duration) {
+    /// Waits until the queue is below its limit (or the session goes offline), for as long as the session
+    /// keeps draining: a session that makes no progress for `patience` is marked stalled so no publisher
+    /// waits for it again until it drains.
+    pub async fn wait_drained(&self, patience: std::time::Duration) {
+        // Progress counts from the last drain, or from now if that was before the wait began.
+        let started = std::time::Instant::now();
+        let last_progress = || {
+            let drained_at =
+                epoch() + std::time::Duration::from_millis(self.last_drain.load(Ordering::Relaxed));
+            drained_at.max(started)
+        };
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
@@ -235,13 +242,9 @@ impl Session {
             if !self.is_congested() {
                 return;
             }
-            let drained_at =
-                epoch() + std::time::Duration::from_millis(self.last_drain.load(Ordering::Relaxed));
-            let until = deadline.max(tokio::time::Instant::from_std(drained_at + patience));
+            let until = tokio::time::Instant::from_std(last_progress() + patience);
             if tokio::time::timeout_at(until, notified).await.is_err() {
-                let drained_at =
-                    epoch() + std::time::Duration::from_millis(self.last_drain.load(Ordering::Relaxed));
-                if drained_at + patience > std::time::Instant::now() {
+                if last_progress() + patience > std::time::Instant::now() {
                     continue; // It drained meanwhile: keep waiting.
                 }
                 self.stalled.store(true, Ordering::Relaxed);
@@ -335,7 +338,7 @@ mod tests {
         };
         // Patience is shorter than the whole drain, but every pop renews it.
         let started = tokio::time::Instant::now();
-        s.wait_drained(started + Duration::from_millis(100), Duration::from_millis(150)).await;
+        s.wait_drained(Duration::from_millis(150)).await;
         assert!(started.elapsed() >= Duration::from_millis(160), "waited past its patience while it drained");
         assert!(!s.stalled.load(Ordering::Relaxed), "a draining subscriber is not stalled");
         assert!(!s.is_congested());
@@ -345,8 +348,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_that_does_not_drain_is_marked_stalled_and_not_waited_for_again() {
         let s = congested_session();
-        let started = tokio::time::Instant::now();
-        s.wait_drained(started + Duration::from_millis(100), Duration::from_millis(100)).await;
+        s.wait_drained(Duration::from_millis(100)).await;
         assert!(s.stalled.load(Ordering::Relaxed));
         assert!(!s.is_congested(), "publishers carry on without it");
         // Draining below the limit makes it worth waiting for again.
