@@ -204,7 +204,11 @@ where
     let connect_timeout = if cx.over_quota { Duration::from_secs(2) } else { connect::CONNECT_TIMEOUT };
     let connect =
         match tokio::time::timeout(connect_timeout, connect::read_connect(reader, rbuf, max_packet)).await {
-            Ok(Ok(connect)) => connect,
+            Ok(Ok(connect)) => {
+                // Counted like every later packet, as Mosquitto counts it in `messages/received`.
+                Stats::add(&broker.stats.messages_received, 1);
+                connect
+            }
             Ok(Err(refusal)) => {
                 refuse(&broker, writer, &peer_text, refusal).await;
                 return None;
