@@ -234,6 +234,9 @@ async fn a_listener_max_connections_refuses_only_on_that_listener() {
         listener 1884 127.0.0.1\nallow_anonymous true\n";
     let mut cfg = tern_broker::config::Config::from_mosquitto_str(text, "limited.conf").unwrap();
     assert_eq!(cfg.listeners[0].max_connections, Some(2));
+    let toml = "[[listeners]]\nport = 1883\nmax_connections = 2\n[[listeners]]\nport = 1884\n";
+    let same = tern_broker::config::Config::from_toml_str(toml, "limited.toml").unwrap();
+    assert_eq!((same.listeners[0].max_connections, same.listeners[1].max_connections), (Some(2), None));
     cfg.listeners.iter_mut().for_each(|l| l.port = 0);
     cfg.sys_interval = 0;
     let broker = tern_broker::Broker::new(tern_test_support::in_memory(cfg)).start().await.unwrap();
