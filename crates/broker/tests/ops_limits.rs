@@ -223,3 +223,42 @@ fn above_the_memory_mark_qos0_from_clients_is_dropped_first() {
     assert_eq!(broker.publish(message(QoS::AtMostOnce, Some("c"))).delivered, 1);
     assert_eq!(session.queued(), 4);
 }
+
+/// mosquitto.conf `max_connections` under a `listener` (with `per_listener_settings`): the limited listener
+/// refuses its third connection (CONNACK "server unavailable", then the close) while the other listener
+/// still accepts, the clients already in stay served, and the refusal is counted.
+#[tokio::test]
+async fn a_listener_max_connections_refuses_only_on_that_listener() {
+    let text = "per_listener_settings true\n\
+        listener 1883 127.0.0.1\nmax_connections 2\nallow_anonymous true\n\
+        listener 1884 127.0.0.1\nallow_anonymous true\n";
+    let mut cfg = tern_broker::config::Config::from_mosquitto_str(text, "limited.conf").unwrap();
+    assert_eq!(cfg.listeners[0].max_connections, Some(2));
+    let toml = "[[listeners]]\nport = 1883\nmax_connections = 2\n[[listeners]]\nport = 1884\n";
+    let same = tern_broker::config::Config::from_toml_str(toml, "limited.toml").unwrap();
+    assert_eq!((same.listeners[0].max_connections, same.listeners[1].max_connections), (Some(2), None));
+    cfg.listeners.iter_mut().for_each(|l| l.port = 0);
+    cfg.sys_interval = 0;
+    let broker = tern_broker::Broker::new(tern_test_support::in_memory(cfg)).start().await.unwrap();
+    let (limited, open) = (broker.local_addrs()[0], broker.local_addrs()[1]);
+    let mut first = bystander(limited).await;
+    let _second = Mqtt::connect(limited, "second", ProtocolVersion::V311).await;
+    let connect =
+        |id: &str| Connect { protocol: ProtocolVersion::V311, client_id: id.into(), ..Connect::default() };
+    let (mut third, ack) = Mqtt::connect_with(limited, connect("third")).await;
+    assert_eq!(ack.reason_code.to_v3_connack(), 3, "server unavailable");
+    assert!(third.recv().await.is_none(), "the refused socket is closed");
+    let stats = &broker.shared().stats;
+    assert_eq!(stats.refused_for(RefuseReason::MaxConnections), 1);
+    let mut others: Vec<Mqtt> = Vec::new();
+    for i in 0..3 {
+        others.push(Mqtt::connect(open, &format!("open-{i}"), ProtocolVersion::V5).await);
+    }
+    round_trip(&mut first, "bystander/limited").await;
+    let mut watcher = bystander(open).await;
+    round_trip(&mut watcher, "bystander/open").await;
+    assert_eq!(stats.refused_for(RefuseReason::MaxConnections), 1, "the open listener refused nobody");
+    let metrics = tern_broker::metrics::render(broker.shared());
+    assert!(metrics.contains("tern_connections_refused_total{reason=\"max_connections\"} 1"), "{metrics}");
+    broker.shutdown().await;
+}

@@ -199,3 +199,46 @@ async fn auth_failures_are_counted() {
     assert_eq!(scrape.get("tern_connections_refused_total{reason=auth}"), 1.0);
     broker.shutdown().await;
 }
+
+/// The store's commit histograms count one observation per batch written, with a sum that grows, after a
+/// QoS 1 workload to a persistent session in `fsync` mode.
+#[tokio::test]
+async fn store_commit_histograms_grow_with_a_durable_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.http.listen = Some("127.0.0.1:0".into());
+    cfg.persistence.location = dir.path().join("tern-data");
+    cfg.persistence.durability = tern_broker::config::Durability::Fsync;
+    let (broker, addr) = start(cfg).await;
+    let http_addr = broker.http_addr().unwrap();
+    let before = scrape(http_addr).await;
+    assert_eq!(before.types["tern_store_commit_seconds"], "histogram");
+    assert_eq!(before.types["tern_store_write_seconds"], "histogram");
+
+    let persistent = Connect { client_id: "keep".into(), clean_start: false, ..Connect::default() };
+    let (mut keep, _) = Mqtt::connect_with(addr, persistent).await;
+    keep.subscribe("d/#", QoS::AtLeastOnce).await;
+    let mut publisher = Mqtt::connect(addr, "pub", ProtocolVersion::V311).await;
+    for i in 0..10u8 {
+        assert_eq!(publisher.publish("d/x", &[i; 16], QoS::AtLeastOnce, false).await, Some(0));
+    }
+    for _ in 0..10 {
+        keep.next_publish().await.unwrap();
+    }
+
+    let after = scrape(http_addr).await;
+    let batches = after.get("tern_store_batches_total{}") - before.get("tern_store_batches_total{}");
+    assert!(batches >= 1.0);
+    for name in ["tern_store_commit_seconds", "tern_store_write_seconds"] {
+        let count = |s: &Scrape| s.get(&format!("{name}_count{{}}"));
+        let sum = |s: &Scrape| s.get(&format!("{name}_sum{{}}"));
+        assert_eq!(count(&after) - count(&before), batches, "{name}: one observation per batch");
+        assert!(sum(&after) > sum(&before), "{name}: the sum grows");
+        assert_eq!(after.get(&format!("{name}_bucket{{le=+Inf}}")), count(&after));
+    }
+    assert!(
+        after.get("tern_store_commit_seconds_sum{}") >= after.get("tern_store_write_seconds_sum{}"),
+        "a commit waits at least its own write"
+    );
+    broker.shutdown().await;
+}

@@ -134,3 +134,149 @@ async fn sys_interval_zero_publishes_nothing() {
     assert_eq!(broker.shared().retained.read().len(), 0);
     broker.shutdown().await;
 }
+
+/// A `$SYS/#` subscriber that keeps the latest value per topic and counts the PUBLISHes it got.
+struct SysReader {
+    client: Mqtt,
+    values: HashMap<String, String>,
+    received: u64,
+}
+
+impl SysReader {
+    async fn start(addr: std::net::SocketAddr) -> SysReader {
+        let mut client = Mqtt::connect(addr, "sys-reader", ProtocolVersion::V311).await;
+        client.subscribe("$SYS/#", QoS::AtMostOnce).await;
+        SysReader { client, values: HashMap::new(), received: 0 }
+    }
+
+    /// Reads one `$SYS` message (5 s at most); returns its topic and whether it was sent live (not retained).
+    async fn next(&mut self) -> (String, bool) {
+        match self.client.recv_until(|p| matches!(p, Packet::Publish(_))).await {
+            Some(Packet::Publish(p)) => {
+                self.received += 1;
+                let value = String::from_utf8(p.payload.to_vec()).unwrap();
+                self.values.insert(p.topic.to_string(), value);
+                (p.topic.to_string(), !p.retain)
+            }
+            other => panic!("expected a $SYS message, got {other:?}"),
+        }
+    }
+
+    /// Reads whole ticks (each starts with a live uptime) until, at the start of one, `done` holds for the
+    /// values so far.
+    async fn settle(&mut self, done: impl Fn(&HashMap<String, String>) -> bool) {
+        let mut ticks = 0;
+        loop {
+            if let (topic, true) = self.next().await {
+                if topic == "$SYS/broker/uptime" {
+                    ticks += 1;
+                    if ticks >= 2 && done(&self.values) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn number(&self, topic: &str) -> f64 {
+        number(&self.values, topic)
+    }
+
+    /// Reads until `topic` holds `want` (10 s at most), failing with its last value otherwise.
+    async fn until(&mut self, topic: &str, want: f64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.values.get(topic).and_then(|v| v.parse::<f64>().ok()) != Some(want) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{topic} = {:?}, want {want}",
+                self.values.get(topic)
+            );
+            self.next().await;
+        }
+    }
+}
+
+/// Several publishers at QoS 0 and 1 with retained messages, two subscribers: every `$SYS` counter the
+/// workload determines moves by exactly its share; those the `$SYS` messages themselves feed stay within
+/// what the reader received.
+#[tokio::test]
+async fn sys_counters_move_by_exactly_the_workload() {
+    const PUBLISHERS: u64 = 4;
+    const EACH: u64 = 25; // QoS 0 and as many QoS 1, plus one retained QoS 1, per publisher
+    const PAYLOAD: &[u8] = b"8 bytes!";
+    let mut cfg = config();
+    cfg.sys_interval = 1;
+    let (broker, addr) = start(cfg).await;
+    let mut sys = SysReader::start(addr).await;
+    // Until every `$SYS` topic exists and the retained count includes them all (loads come a tick later).
+    sys.settle(|v| v.get("$SYS/broker/retained messages/count") == Some(&v.len().to_string())).await;
+    let base = |sys: &SysReader, topic: &str| sys.number(&format!("$SYS/broker/{topic}"));
+    let before: HashMap<&str, f64> = [
+        "messages/received",
+        "messages/sent",
+        "publish/messages/received",
+        "publish/messages/sent",
+        "publish/bytes/received",
+        "bytes/received",
+        "retained messages/count",
+    ]
+    .into_iter()
+    .map(|t| (t, base(&sys, t)))
+    .collect();
+    let reader_before = sys.received;
+    assert_eq!(base(&sys, "clients/connected"), 1.0);
+    assert_eq!(base(&sys, "subscriptions/count"), 1.0);
+
+    let mut subscribers = Vec::new();
+    for i in 0..2 {
+        let mut s = Mqtt::connect(addr, &format!("load-sub-{i}"), ProtocolVersion::V5).await;
+        s.subscribe("load/#", QoS::AtLeastOnce).await;
+        subscribers.push(s);
+    }
+    let mut publishers = Vec::new();
+    for i in 0..PUBLISHERS {
+        publishers.push(Mqtt::connect(addr, &format!("load-pub-{i}"), ProtocolVersion::V311).await);
+    }
+    for (i, p) in publishers.iter_mut().enumerate() {
+        for _ in 0..EACH {
+            p.publish(&format!("load/{i}/q0"), PAYLOAD, QoS::AtMostOnce, false).await;
+            p.publish(&format!("load/{i}/q1"), PAYLOAD, QoS::AtLeastOnce, false).await;
+        }
+        p.publish(&format!("load/{i}/retained"), PAYLOAD, QoS::AtLeastOnce, true).await;
+    }
+    let published = PUBLISHERS * (2 * EACH + 1);
+    let qos1_each = PUBLISHERS * (EACH + 1);
+    for s in &mut subscribers {
+        for _ in 0..published {
+            s.next_publish().await.unwrap();
+        }
+    }
+
+    let at = |topic: &str, delta: u64| before[topic] + delta as f64;
+    sys.until("$SYS/broker/publish/messages/received", at("publish/messages/received", published)).await;
+    let bytes = published * PAYLOAD.len() as u64;
+    sys.until("$SYS/broker/publish/bytes/received", at("publish/bytes/received", bytes)).await;
+    // Publishers: CONNECT and their PUBLISHes; subscribers: CONNECT, SUBSCRIBE and a PUBACK per QoS 1 copy.
+    let packets_in = PUBLISHERS * (1 + published / PUBLISHERS) + 2 * (2 + qos1_each);
+    sys.until("$SYS/broker/messages/received", at("messages/received", packets_in)).await;
+    sys.until("$SYS/broker/retained messages/count", at("retained messages/count", PUBLISHERS)).await;
+    sys.until("$SYS/broker/clients/connected", 1.0 + 2.0 + PUBLISHERS as f64).await;
+    sys.until("$SYS/broker/clients/total", 1.0 + 2.0 + PUBLISHERS as f64).await;
+    sys.until("$SYS/broker/clients/maximum", 1.0 + 2.0 + PUBLISHERS as f64).await;
+    sys.until("$SYS/broker/subscriptions/count", 3.0).await;
+    assert!(base(&sys, "bytes/received") >= at("bytes/received", bytes));
+
+    // Sent: the copies, CONNACKs, SUBACKs and PUBACKs, plus the `$SYS` messages the reader got.
+    let copies = 2 * published;
+    sys.settle(|_| true).await;
+    let reader_got = sys.received - reader_before;
+    let sent = base(&sys, "publish/messages/sent") - before["publish/messages/sent"];
+    assert!(sent >= copies as f64 && sent <= (copies + reader_got) as f64, "{sent} PUBLISH sent");
+    let packets_out = copies + 2 + PUBLISHERS + 2 + qos1_each;
+    let sent = base(&sys, "messages/sent") - before["messages/sent"];
+    assert!(sent >= packets_out as f64 && sent <= (packets_out + reader_got) as f64, "{sent} packets sent");
+    for load in ["messages/received", "publish/received", "bytes/received", "connections", "sockets"] {
+        assert!(base(&sys, &format!("load/{load}/1min")) > 0.0, "load/{load}/1min");
+    }
+    broker.shutdown().await;
+}

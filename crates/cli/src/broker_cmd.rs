@@ -81,8 +81,7 @@ pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
         print!("{}", config.to_toml()?);
         return Ok(());
     }
-    let sinks = crate::logging::init(config.log.verbose, &config.log.types, &config.log.dest)
-        .context("opening the log destinations")?;
+    let sinks = crate::logging::init(&config.log).context("opening the log destinations")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         // Handlers first: a SIGHUP (say from logrotate) arriving while the broker starts must not kill it.

@@ -1,17 +1,19 @@
 //! Log output in Mosquitto's shape, `UNIX_TIME: message`, to the destinations of `log_dest`: `stdout`,
 //! `stderr`, `file PATH` (reopened on SIGHUP, so logrotate can move it away), `syslog` (the local
-//! `/dev/log` socket, facility daemon, without the time prefix since syslog adds its own) and `topic`
+//! `/dev/log` socket or `syslog_socket`, RFC 3164, facility daemon, without the time prefix since syslog
+//! adds its own) and `topic`
 //! (`$SYS/broker/log/E|W|N|D`, as Mosquitto publishes them, once the broker runs).
 //!
-//! The broker never logs passwords or message payloads, only their sizes.
+//! The broker never logs passwords; message payloads only with `payloads = true`, escaped and cut short.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
+use tern_broker::config::LogConfig;
 use tern_broker::BrokerShared;
 use tokio::sync::mpsc;
 use tracing::{Level, Metadata};
@@ -29,8 +31,6 @@ impl FormatTime for UnixSeconds {
     }
 }
 
-/// Where the local syslog daemon listens.
-const SYSLOG_SOCKET: &str = "/dev/log";
 /// syslog facility "daemon".
 const FACILITY_DAEMON: u8 = 3;
 
@@ -44,7 +44,10 @@ enum Sink {
         file: Mutex<Option<File>>,
     },
     #[cfg(unix)]
-    Syslog(Option<std::os::unix::net::UnixDatagram>),
+    Syslog {
+        socket: Option<std::os::unix::net::UnixDatagram>,
+        path: PathBuf,
+    },
     /// Lines for `$SYS/broker/log/...`, handed to a task that publishes them: publishing from inside a log
     /// call could take a lock the logging code already holds.
     Topic(Mutex<Option<mpsc::Sender<LogLine>>>),
@@ -67,9 +70,9 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
 }
 
 impl LogSinks {
-    /// The sinks for `log_dest` values. A file that cannot be opened is an error; an unknown destination
-    /// (`topic`, not supported yet) is skipped with a warning on stderr.
-    pub fn new(dests: &[String]) -> io::Result<LogSinks> {
+    /// The sinks for `log_dest` values, syslog writing to `syslog_socket`. A file that cannot be opened
+    /// is an error; an unknown destination is skipped with a warning on stderr.
+    pub fn new(dests: &[String], syslog_socket: &Path) -> io::Result<LogSinks> {
         let mut sinks = Vec::new();
         for dest in dests {
             let dest = dest.trim();
@@ -79,7 +82,7 @@ impl LogSinks {
                 #[cfg(unix)]
                 "syslog" => {
                     let socket = std::os::unix::net::UnixDatagram::unbound().ok();
-                    sinks.push(Sink::Syslog(socket));
+                    sinks.push(Sink::Syslog { socket, path: syslog_socket.to_owned() });
                 }
                 "topic" => sinks.push(Sink::Topic(Mutex::new(None))),
                 "none" => {}
@@ -138,11 +141,11 @@ impl LogSinks {
                     None => Ok(()),
                 },
                 #[cfg(unix)]
-                Sink::Syslog(Some(socket)) => {
-                    socket.send_to(&syslog_line(line, level), SYSLOG_SOCKET).map(drop)
+                Sink::Syslog { socket: Some(socket), path } => {
+                    socket.send_to(&syslog_line(line, level), path).map(drop)
                 }
                 #[cfg(unix)]
-                Sink::Syslog(None) => Ok(()),
+                Sink::Syslog { socket: None, .. } => Ok(()),
                 Sink::Topic(sender) => {
                     if let Some(tx) = sender.lock().as_ref() {
                         // Full: the line is dropped rather than making the logging thread wait.
@@ -247,11 +250,12 @@ fn default_filter(verbose: bool, types: &[String]) -> &'static str {
     }
 }
 
-/// Installs the global subscriber writing to `dests`; returns the sinks for SIGHUP.
-pub fn init(verbose: bool, types: &[String], dests: &[String]) -> io::Result<Arc<LogSinks>> {
-    let sinks = Arc::new(LogSinks::new(dests)?);
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter(verbose, types)));
+/// Installs the global subscriber writing to the configured destinations; returns the sinks for SIGHUP.
+pub fn init(log: &LogConfig) -> io::Result<Arc<LogSinks>> {
+    let (dests, types) = (&log.dest, &log.types);
+    let sinks = Arc::new(LogSinks::new(dests, &log.syslog_socket)?);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(log.verbose, types)));
     let only_stderr = dests.len() == 1 && dests[0] == "stderr";
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -281,7 +285,7 @@ mod tests {
     fn a_log_file_is_appended_to_and_reopened_after_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tern.log");
-        let sinks = LogSinks::new(&[format!("file {}", path.display())]).unwrap();
+        let sinks = LogSinks::new(&[format!("file {}", path.display())], Path::new("/dev/log")).unwrap();
         sinks.write_line(b"1: first\n", Level::INFO);
         let rotated = dir.path().join("tern.log.1");
         std::fs::rename(&path, &rotated).unwrap();
@@ -302,7 +306,8 @@ mod tests {
 
     #[test]
     fn an_unopenable_log_file_is_an_error_naming_it() {
-        let err = LogSinks::new(&["file /nonexistent-dir/tern.log".to_owned()]).unwrap_err();
+        let err =
+            LogSinks::new(&["file /nonexistent-dir/tern.log".to_owned()], Path::new("/dev/log")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent-dir/tern.log"));
     }
 }

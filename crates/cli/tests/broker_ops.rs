@@ -43,6 +43,34 @@ fn signal(child: &Child, name: &str) {
     assert!(Command::new("kill").args([name, &child.id().to_string()]).status().unwrap().success());
 }
 
+/// `tern broker -c config`, its store beside the configuration, not where other tests run.
+fn spawn_broker(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["broker", "-c"])
+        .arg(config)
+        .current_dir(config.parent().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A loopback listener, anonymous clients allowed, and `log` as the `[log]` table.
+fn config_with_log(dir: &Path, log: &str) -> std::path::PathBuf {
+    let config = dir.join("tern.toml");
+    let text = format!(
+        "[[listeners]]\nport = 0\nbind_address = \"127.0.0.1\"\n\n[security]\nallow_anonymous = true\n\n[log]\n{log}\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// The port from the "Opening ipv4 listen socket on ADDR:PORT." line in `log`.
+fn listener_port(log: &Path) -> String {
+    let line = wait_for_line(log, "Opening ipv4 listen socket on ");
+    line.rsplit(':').next().unwrap().trim_end_matches('.').to_owned()
+}
+
 #[test]
 fn logs_go_to_a_file_reopened_on_sighup_and_reload_works_by_signal_and_by_api() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,15 +85,7 @@ fn logs_go_to_a_file_reopened_on_sighup_and_reload_works_by_signal_and_by_api() 
         ),
     )
     .unwrap();
-    let mut broker = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["broker", "-c"])
-        .arg(&config)
-        // The store (`./tern-data`) goes beside the configuration, not where other tests run.
-        .current_dir(config.parent().unwrap())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut broker = spawn_broker(&config);
 
     let line = wait_for_line(&log, "Opening HTTP listen socket on ");
     let addr: SocketAddr =
@@ -114,17 +134,8 @@ fn log_dest_topic_publishes_log_lines_to_sys_broker_log() {
         ),
     )
     .unwrap();
-    let mut broker = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["broker", "-c"])
-        .arg(&config)
-        // The store (`./tern-data`) goes beside the configuration, not where other tests run.
-        .current_dir(config.parent().unwrap())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = wait_for_line(&log, "Opening ipv4 listen socket on ");
-    let port = line.rsplit(':').next().unwrap().trim_end_matches('.').to_owned();
+    let mut broker = spawn_broker(&config);
+    let port = listener_port(&log);
 
     let sub = Command::new("mosquitto_sub")
         .args(["-p", &port, "-t", "$SYS/broker/log/#", "-v", "-C", "1", "-W", "10", "-i", "log-reader"])
@@ -154,5 +165,86 @@ fn log_dest_topic_publishes_log_lines_to_sys_broker_log() {
     let disconnected = out.contains(": Client ") && out.trim_end().ends_with(" disconnected.");
     assert!(connected || disconnected, "{out:?}");
     broker.kill().unwrap();
+    let _ = broker.wait();
+}
+
+const PASSWORD: &str = "pw-never-logged";
+
+/// Publishes `payload` to `log/t` as `payload-client` with a user name and password, then waits for the
+/// broker's verbose PUBLISH line; returns it and the whole log.
+fn publish_and_read_log(payloads: bool, payload: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tern.log");
+    let log_table = format!("dest = [\"file {}\"]\nverbose = true\npayloads = {payloads}", log.display());
+    let mut broker = spawn_broker(&config_with_log(dir.path(), &log_table));
+    let port = listener_port(&log);
+    let status = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args([
+            "pub",
+            "-p",
+            &port,
+            "-t",
+            "log/t",
+            "-q",
+            "1",
+            "-i",
+            "payload-client",
+            "-u",
+            "alice",
+            "-P",
+            PASSWORD,
+        ])
+        .args(["-m", payload])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let line = wait_for_line(&log, "Received PUBLISH from payload-client");
+    signal(&broker, "-TERM");
+    let _ = broker.wait();
+    (line, std::fs::read_to_string(&log).unwrap())
+}
+
+#[test]
+fn payloads_are_logged_only_when_log_payloads_is_on() {
+    let secret = "secret-reading\n1700000000: forged line";
+    let (line, text) = publish_and_read_log(false, secret);
+    assert!(line.ends_with("'log/t', ... (38 bytes))"), "{line}");
+    assert!(!text.contains("secret-reading") && !text.contains(PASSWORD), "{text}");
+
+    let (line, text) = publish_and_read_log(true, secret);
+    assert!(
+        line.ends_with("'log/t', ... (38 bytes)) payload 'secret-reading\\n1700000000: forged line'"),
+        "escaped, on the same line: {line}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("1700000000: forged")), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+
+    let long = "x".repeat(200);
+    let (line, _) = publish_and_read_log(true, &long);
+    assert!(line.ends_with(&format!("(200 bytes)) payload '{}...'", "x".repeat(64))), "cut at 64: {line}");
+}
+
+#[test]
+fn syslog_lines_go_to_the_configured_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("syslog.sock");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    syslog.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let log = format!("dest = [\"syslog\"]\nsyslog_socket = \"{}\"", socket_path.display());
+    let mut broker = spawn_broker(&config_with_log(dir.path(), &log));
+    // RFC 3164 as the local daemon reads it: <PRI>tag[PID]: message, facility daemon (3).
+    let prefix_info = format!("<30>tern[{}]: ", broker.id());
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !lines.iter().any(|l: &String| l.contains("Opening ipv4 listen socket on ")) {
+        let n = syslog.recv(&mut buf).expect("a syslog line within 10 s");
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let opening = lines.iter().find(|l| l.contains("Opening ipv4 listen socket on ")).unwrap();
+    assert!(opening.starts_with(&prefix_info), "severity informational (6): {opening}");
+    let message = opening.strip_prefix(&prefix_info).unwrap();
+    assert!(!message.starts_with(|c: char| c.is_ascii_digit()), "no time prefix: {opening}");
+    assert!(lines.iter().all(|l| l.starts_with('<') && l.contains(&format!("tern[{}]: ", broker.id()))));
+    signal(&broker, "-TERM");
     let _ = broker.wait();
 }

@@ -452,6 +452,11 @@ pub struct LogConfig {
     pub connection_messages: bool,
     /// Log every connect/subscribe/publish like `mosquitto -v`.
     pub verbose: bool,
+    /// Add the payload (escaped, its first 64 bytes) to the verbose PUBLISH lines.
+    /// Off by default: payloads may carry data the operator must not see in logs.
+    pub payloads: bool,
+    /// The syslog daemon's datagram socket for `dest = ["syslog"]`.
+    pub syslog_socket: PathBuf,
 }
 
 impl Default for LogConfig {
@@ -461,6 +466,8 @@ impl Default for LogConfig {
             types: log::DEFAULT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             connection_messages: true,
             verbose: false,
+            payloads: false,
+            syslog_socket: PathBuf::from(log::SYSLOG_SOCKET),
         }
     }
 }

@@ -29,11 +29,12 @@ pub(crate) enum Refusal {
     Close(String),
 }
 
-/// Reads the first packet, which must be CONNECT [MQTT-3.1.0-1].
+/// Reads the first packet, which must be CONNECT [MQTT-3.1.0-1], adding the bytes read to `bytes_received`.
 pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
     reader: &mut R,
     rbuf: &mut BytesMut,
     max_packet_size: u32,
+    bytes_received: &std::sync::atomic::AtomicU64,
 ) -> Result<Connect, Refusal> {
     let limits = Limits { version: ProtocolVersion::V5, max_packet_size };
     loop {
@@ -63,7 +64,7 @@ pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
         }
         match super::read::read_some(reader, rbuf).await {
             Ok(0) => return Err(Refusal::Close("closed before CONNECT".into())),
-            Ok(_) => {}
+            Ok(n) => crate::stats::Stats::add(bytes_received, n as u64),
             Err(e) => return Err(Refusal::Close(e.to_string())),
         }
     }

@@ -187,9 +187,16 @@ impl Connection {
             }
             Err(e) => return Err(Exit::violation(e.reason_code(), e.to_string())),
         }
-        if self.broker.config.log.verbose {
+        let log = &self.broker.config.log;
+        if log.verbose {
+            // Mosquitto's line; the payload only when the operator asked for it.
+            let payload = if log.payloads {
+                format!(" payload '{}'", crate::config::log::payload_for_log(&publish.payload))
+            } else {
+                String::new()
+            };
             info!(
-                "Received PUBLISH from {} (d{}, q{}, r{}, m{}, '{}', ... ({} bytes))",
+                "Received PUBLISH from {} (d{}, q{}, r{}, m{}, '{}', ... ({} bytes)){payload}",
                 self.client_id,
                 u8::from(publish.dup),
                 qos.as_u8(),

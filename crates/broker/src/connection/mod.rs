@@ -198,19 +198,27 @@ where
 
     // A connection over the quota is only told so: it gets less time.
     let connect_timeout = if cx.over_quota { Duration::from_secs(2) } else { connect::CONNECT_TIMEOUT };
-    let connect =
-        match tokio::time::timeout(connect_timeout, connect::read_connect(reader, rbuf, max_packet)).await {
-            Ok(Ok(connect)) => connect,
-            Ok(Err(refusal)) => {
-                refuse(&broker, writer, &peer_text, refusal).await;
-                return None;
-            }
-            Err(_) => {
-                let refusal = connect::Refusal::Close("no CONNECT in time".into());
-                refuse(&broker, writer, &peer_text, refusal).await;
-                return None;
-            }
-        };
+    let connect = match tokio::time::timeout(
+        connect_timeout,
+        connect::read_connect(reader, rbuf, max_packet, &broker.stats.bytes_received),
+    )
+    .await
+    {
+        Ok(Ok(connect)) => {
+            // Counted like every later packet, as Mosquitto counts it in `messages/received`.
+            Stats::add(&broker.stats.messages_received, 1);
+            connect
+        }
+        Ok(Err(refusal)) => {
+            refuse(&broker, writer, &peer_text, refusal).await;
+            return None;
+        }
+        Err(_) => {
+            let refusal = connect::Refusal::Close("no CONNECT in time".into());
+            refuse(&broker, writer, &peer_text, refusal).await;
+            return None;
+        }
+    };
     if cx.over_quota {
         let refusal = connect::Refusal::ConnAck(connect.protocol, ReasonCode::QUOTA_EXCEEDED);
         {

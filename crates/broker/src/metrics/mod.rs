@@ -207,6 +207,13 @@ impl Collector for BrokerCollector {
                 "Time spent writing and syncing batches",
                 g(&c.commit_micros),
             )?;
+            histogram(
+                &mut e,
+                "tern_store_commit_seconds",
+                "From a batch's first change to its commit (write and sync) completing",
+                &c.commit_latency,
+            )?;
+            histogram(&mut e, "tern_store_write_seconds", "Writing and syncing one batch", &c.write_time)?;
         }
 
         // Traffic.

@@ -21,6 +21,7 @@ use tracing::{error, info};
 
 use super::pending::{op_bytes, Pending};
 use super::{Op, Store, SyncMode};
+use crate::metrics::Histogram;
 
 /// How the committer makes changes durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,10 @@ pub struct CommitStats {
     pub failures: AtomicU64,
     /// Total microseconds spent writing and syncing batches.
     pub commit_micros: AtomicU64,
+    /// Per batch: writing and syncing it.
+    pub write_time: Histogram,
+    /// Per batch: from its first change being queued to its commit, what an acknowledgement waits.
+    pub commit_latency: Histogram,
 }
 
 #[derive(Debug)]
@@ -150,7 +155,7 @@ impl Committer {
         let mut last_fsync = Instant::now();
         let mut backoff = Duration::from_millis(50);
         loop {
-            let (ops, lsn, stop) = {
+            let (ops, lsn, stop, since) = {
                 let mut p = self.pending.lock();
                 loop {
                     if p.stop {
@@ -181,7 +186,8 @@ impl Committer {
                     }
                 }
                 self.stats.cancelled.store(p.cancelled, Ordering::Relaxed);
-                (p.take(), p.lsn, p.stop)
+                let since = p.since;
+                (p.take(), p.lsn, p.stop, since)
             };
             let fsync_due = self.policy.fsync || stop || last_fsync.elapsed() >= self.policy.sync_interval;
             if ops.is_empty() && !fsync_due {
@@ -203,7 +209,13 @@ impl Committer {
                     s.batches.fetch_add(1, Ordering::Relaxed);
                     s.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
                     s.bytes.fetch_add(ops.iter().map(op_bytes).sum::<usize>() as u64, Ordering::Relaxed);
-                    s.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    let took = started.elapsed();
+                    s.commit_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                    // Periodic syncs with nothing queued are not batches anybody waited for.
+                    if let Some(since) = since.filter(|_| !ops.is_empty()) {
+                        s.write_time.observe(took);
+                        s.commit_latency.observe(since.elapsed());
+                    }
                     self.durable.send_replace(lsn);
                     if stop {
                         let p = self.pending.lock();
