@@ -261,17 +261,22 @@ async fn v5_client_exceeding_the_broker_receive_maximum_is_disconnected() {
 
 // --- slow subscribers -------------------------------------------------------------------------------------
 
+/// One message in flight and five queued per client: a subscriber that does not ack is soon congested.
+async fn small_queues_broker() -> TestBroker {
+    TestBroker::start(config(|c| {
+        c.limits.max_inflight_messages = 1;
+        c.limits.max_queued_messages = 5;
+    }))
+    .await
+}
+
 /// A slow subscriber never makes the broker hold more than twice `max_queued_messages` for it: once its
 /// queue is full, QoS 0 messages for it are dropped and counted, QoS 1/2 messages are held above the limit;
 /// what was queued and held is delivered, in order, when it catches up. The other subscriber gets
 /// everything at once, and the publisher never waits for the slow one.
 #[tokio::test]
 async fn slow_subscriber_queue_is_bounded_and_does_not_affect_others() {
-    let broker = TestBroker::start(config(|c| {
-        c.limits.max_inflight_messages = 1;
-        c.limits.max_queued_messages = 5;
-    }))
-    .await;
+    let broker = small_queues_broker().await;
     let mut slow = RawClient::connect_ok(broker.addr(), V311, "slow").await;
     slow.subscribe("slow/t", QoS::AtLeastOnce).await;
     let mut fast = RawClient::connect_ok(broker.addr(), V5, "fast").await;
@@ -317,11 +322,7 @@ async fn slow_subscriber_queue_is_bounded_and_does_not_affect_others() {
 /// slow subscriber: all 60 pipelined QoS 1 messages arrive, in order, though the queue holds at most 10.
 #[tokio::test]
 async fn a_publisher_whose_only_subscriber_is_congested_waits_and_nothing_is_lost() {
-    let broker = TestBroker::start(config(|c| {
-        c.limits.max_inflight_messages = 1;
-        c.limits.max_queued_messages = 5;
-    }))
-    .await;
+    let broker = small_queues_broker().await;
     let mut slow = RawClient::connect_ok(broker.addr(), V311, "fanin-sub").await;
     slow.subscribe("fanin/t", QoS::AtLeastOnce).await;
     let mut publisher = RawClient::connect_ok(broker.addr(), V311, "fanin-pub").await;

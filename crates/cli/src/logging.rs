@@ -272,6 +272,10 @@ pub fn init(log: &LogConfig) -> io::Result<Arc<LogSinks>> {
 mod tests {
     use super::*;
 
+    fn default_syslog() -> PathBuf {
+        LogConfig::default().syslog_socket
+    }
+
     #[test]
     fn syslog_lines_carry_daemon_facility_and_drop_the_time_prefix() {
         let line = syslog_line(b"1700000000: Client c1 disconnected.\n", Level::WARN);
@@ -285,7 +289,7 @@ mod tests {
     fn a_log_file_is_appended_to_and_reopened_after_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tern.log");
-        let sinks = LogSinks::new(&[format!("file {}", path.display())], Path::new("/dev/log")).unwrap();
+        let sinks = LogSinks::new(&[format!("file {}", path.display())], &default_syslog()).unwrap();
         sinks.write_line(b"1: first\n", Level::INFO);
         let rotated = dir.path().join("tern.log.1");
         std::fs::rename(&path, &rotated).unwrap();
@@ -307,7 +311,7 @@ mod tests {
     #[test]
     fn an_unopenable_log_file_is_an_error_naming_it() {
         let err =
-            LogSinks::new(&["file /nonexistent-dir/tern.log".to_owned()], Path::new("/dev/log")).unwrap_err();
+            LogSinks::new(&["file /nonexistent-dir/tern.log".to_owned()], &default_syslog()).unwrap_err();
         assert!(err.to_string().contains("/nonexistent-dir/tern.log"));
     }
 }
