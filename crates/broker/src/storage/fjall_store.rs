@@ -53,13 +53,20 @@ fn engine_error(e: fjall::Error) -> StoreError {
 }
 
 fn open_engine(path: &Path) -> Result<Engine, StoreError> {
-    let db = Database::builder(path)
-        // Small caches: the broker's own state is in memory; the store is read at start-up.
-        .cache_size(8 * 1024 * 1024)
-        .worker_threads(1)
-        // Tern decides when the journal reaches the OS and the disk (the committer).
-        .manual_journal_persist(true)
-        .open()
+    let open = || {
+        Database::builder(path)
+            // Small caches: the broker's own state is in memory; the store is read at start-up.
+            .cache_size(8 * 1024 * 1024)
+            .worker_threads(1)
+            // Tern decides when the journal reaches the OS and the disk (the committer).
+            .manual_journal_persist(true)
+            .open()
+    };
+    // fjall's journal recovery asserts on some damaged entries instead of returning an error: such a
+    // journal is damage like any other (the store is quarantined), not a reason to stay down. Nothing
+    // of the half-opened database outlives the panic, so no broken state is observed afterwards.
+    let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
+        .map_err(|_| StoreError::Engine("the journal is damaged (recovery panicked)".into()))?
         .map_err(|e| match e {
             fjall::Error::Locked => StoreError::Locked(path.display().to_string()),
             other => engine_error(other),
