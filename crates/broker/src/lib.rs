@@ -312,6 +312,12 @@ impl RunningBroker {
         self.http_addr
     }
 
+    /// Tasks held for connections: the open ones, and those that ended since the last accept (which forgets
+    /// them). Bounded by the open connections however many clients came and went.
+    pub fn connection_tasks(&self) -> usize {
+        self.connections.lock().len()
+    }
+
     /// The broker's shared state: statistics, sessions, router.
     pub fn shared(&self) -> &Arc<BrokerShared> {
         &self.shared

@@ -1,6 +1,7 @@
 //! Many clients at once on a multi-threaded runtime: concurrent publishers and subscribers lose and
 //! duplicate nothing at QoS 2 and keep each publisher's order [MQTT-4.6.0-5]; a storm of connections with
-//! one client id leaves exactly one of them connected [MQTT-3.1.4-3]. Bounded in clients and messages.
+//! one client id leaves exactly one of them connected [MQTT-3.1.4-3]; clients that come and go leave nothing
+//! behind. Bounded in clients and messages.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -110,4 +111,26 @@ async fn takeover_storm_leaves_exactly_one_connection() {
     publisher.publish_qos0("storm/t", "to the survivor").await;
     assert_eq!(survivor.expect_publish().await.payload, "to the survivor");
     survivor.expect_nothing(Duration::from_millis(300)).await;
+}
+
+/// Clients that connect and leave, one after another, leave no task behind: the broker holds tasks for the
+/// connections that are open, not for every connection it ever served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_ended_leave_no_task_behind() {
+    let broker = TestBroker::start_default().await;
+    let addr = broker.addr();
+    for n in 0..200 {
+        let version = if n % 2 == 0 { ProtocolVersion::V311 } else { ProtocolVersion::V5 };
+        let client = RawClient::connect_ok(addr, version, &format!("churn{n}")).await;
+        if n % 3 == 0 {
+            client.drop_connection();
+        } else {
+            client.disconnect().await;
+        }
+    }
+    let stays = RawClient::connect_ok(addr, ProtocolVersion::V311, "stays").await;
+    // The last few connections may still be closing; the 200 before them are gone.
+    let held = broker.running().connection_tasks();
+    assert!(held <= 20, "{held} connection tasks held for 1 open connection after 200 came and went");
+    drop(stays);
 }

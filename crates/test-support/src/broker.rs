@@ -58,6 +58,11 @@ impl TestBroker {
         self.addr.port()
     }
 
+    /// The running broker.
+    pub fn running(&self) -> &RunningBroker {
+        self.running.as_ref().expect("broker is running")
+    }
+
     /// The broker's shared state: statistics, sessions, router, retained messages.
     pub fn shared(&self) -> &Arc<BrokerShared> {
         self.running.as_ref().expect("broker is running").shared()

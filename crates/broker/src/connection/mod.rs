@@ -65,6 +65,14 @@ pub struct ConnectionContext {
     pub listener: Arc<ListenerContext>,
 }
 
+/// The `max_connections` permits (global, listener's, and one of the few refusals told why) a connection
+/// holds for as long as it is served.
+pub(crate) type Permits = (
+    Option<tokio::sync::OwnedSemaphorePermit>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
 /// Why the connection ends.
 #[derive(Debug)]
 pub(crate) enum Exit {
@@ -134,7 +142,8 @@ pub(crate) struct Connection {
     inbound: Inbound,
     keep_alive: KeepAlive,
     aliases_in: InboundAliases,
-    aliases_out: OutboundAliases,
+    /// Only for a v5 client that accepts topic aliases: most connections never need the table.
+    aliases_out: Option<Box<OutboundAliases>>,
     /// Largest packet the client accepts (v5 Maximum Packet Size).
     client_max_packet: u32,
     /// Whether the client wants reason strings and user properties on acks (v5 Request Problem Information).
@@ -153,7 +162,7 @@ pub(crate) struct Connection {
     /// This connection as operators see it (admin API, metrics).
     record: Arc<ConnectedClient>,
     /// Publish rate limits (`None`: unlimited).
-    rate: Option<RateLimit>,
+    rate: Option<Box<RateLimit>>,
     /// Packets that may only be sent once the store has made durable what they acknowledge.
     held: held::Held,
     /// Packets handled since the task last let others run (see `FRAMES_PER_TURN`).
@@ -165,7 +174,7 @@ pub(crate) struct Connection {
 /// The task of a connection is sized for its largest state, for as long as it lives: the handshake and the
 /// farewell, whose futures are large and short-lived, are boxed so that an idle connection costs only what
 /// it holds.
-pub(crate) async fn serve<S>(stream: S, cx: ConnectionContext, broker: Arc<BrokerShared>)
+pub(crate) async fn serve<S>(stream: S, cx: ConnectionContext, broker: Arc<BrokerShared>, _permits: Permits)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -336,7 +345,10 @@ where
         inbound,
         keep_alive: KeepAlive::new(accepted.keep_alive, Instant::now()),
         aliases_in: InboundAliases::new(if v.is_v5() { cx.listener.max_topic_alias } else { 0 }),
-        aliases_out: OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
+        aliases_out: match connect.properties.topic_alias_maximum {
+            Some(max) if max > 0 && v.is_v5() => Some(Box::new(OutboundAliases::new(max))),
+            _ => None,
+        },
         client_max_packet: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
         problem_information: connect.properties.request_problem_information.unwrap_or(true),
         will: connect.will.map(Box::new),
@@ -346,7 +358,8 @@ where
         congested: Vec::new(),
         wbuf: BytesMut::new(),
         record,
-        rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
+        rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now())
+            .map(Box::new),
         held: held::Held::new(broker.durable.as_ref()),
         frames_since_yield: 0,
         context: cx,

@@ -128,10 +128,8 @@ impl Connection {
     }
 
     fn apply_topic_alias(&mut self, publish: &mut Publish) {
-        if !self.version.is_v5() {
-            return;
-        }
-        match self.aliases_out.alias_for(&publish.topic) {
+        let Some(aliases) = self.aliases_out.as_mut() else { return };
+        match aliases.alias_for(&publish.topic) {
             Some(OutboundAlias::Set(alias)) => publish.properties.topic_alias = Some(alias),
             Some(OutboundAlias::Use(alias)) => {
                 publish.properties.topic_alias = Some(alias);

@@ -311,12 +311,16 @@ pub async fn accept_loop(
                 context.port
             );
         }
-        let broker = broker.clone();
-        let context = context.clone();
-        tasks.lock().spawn(async move {
-            let _permits = permits;
-            serve_transport(stream, peer, broker, context, over_quota).await;
-        });
+        let cx =
+            ConnectionContext { peer, certificate_username: None, listener: context.clone(), over_quota };
+        let mut set = tasks.lock();
+        reap(&mut set);
+        if context.tls.load().is_none() && context.protocol == Protocol::Mqtt {
+            // Nothing to negotiate first: the connection's own task from the start.
+            set.spawn(connection::serve(stream, cx, broker.clone(), permits));
+        } else {
+            set.spawn(serve_transport(stream, cx, broker.clone(), permits, tasks.clone()));
+        }
     }
     if let Socket::Unix(_, path) = &bound.socket {
         let _ = std::fs::remove_file(path);
@@ -374,15 +378,18 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const QUOTA_REFUSALS: usize = 16;
 
 /// Runs the TLS and WebSocket handshakes the listener asks for, then serves MQTT.
+///
+/// The connection is then served by a task of its own, sized for what it holds while it lives: the
+/// handshakes' state, which is large, ends with this one.
 async fn serve_transport(
     stream: BoxedStream,
-    peer: Option<SocketAddr>,
+    mut cx: ConnectionContext,
     broker: Arc<BrokerShared>,
-    listener: Arc<ListenerContext>,
-    over_quota: bool,
+    permits: connection::Permits,
+    tasks: Arc<parking_lot::Mutex<JoinSet<()>>>,
 ) {
-    let mut cx =
-        ConnectionContext { peer, certificate_username: None, listener: listener.clone(), over_quota };
+    let listener = cx.listener.clone();
+    let peer = cx.peer;
     let acceptor = listener.tls.load_full();
     let stream: BoxedStream = match acceptor.as_deref() {
         Some(acceptor) => {
@@ -407,13 +414,28 @@ async fn serve_transport(
         None => stream,
     };
     match listener.protocol {
-        Protocol::Mqtt => connection::serve(stream, cx, broker).await,
+        Protocol::Mqtt => {
+            tasks.lock().spawn(connection::serve(stream, cx, broker, permits));
+        }
         Protocol::Websockets => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(websocket::accept(stream))).await {
-                // Boxed: the WebSocket stream is large, and a plain connection's task would be sized for it.
-                Ok(Ok(ws)) => Box::pin(connection::serve(ws, cx, broker)).await,
+                Ok(Ok(ws)) => {
+                    tasks.lock().spawn(connection::serve(ws, cx, broker, permits));
+                }
                 Ok(Err(e)) => debug!("WebSocket handshake with {} failed: {e}", peer_text(peer)),
                 Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Forgets the connection tasks that have ended: a `JoinSet` keeps each finished task (its whole
+/// allocation) until it is joined, which over months of reconnecting clients is memory without bound.
+fn reap(tasks: &mut JoinSet<()>) {
+    while let Some(ended) = tasks.try_join_next() {
+        if let Err(e) = ended {
+            if e.is_panic() {
+                tracing::error!("a connection task panicked: {e}");
             }
         }
     }
