@@ -693,6 +693,22 @@ impl ClientConfig {
         }
     }
 
+    /// The error mosquitto's clients report before connecting when the TLS settings cannot be used
+    /// (libmosquitto's `mosquitto_tls_set` opens the CA, certificate and key files; `mosquitto_tls_opts_set`
+    /// knows the versions `tlsv1.3`, `tlsv1.2` and `tlsv1.1`).
+    pub fn tls_setup_error(&self) -> Option<&'static str> {
+        if self.cafile.is_some() || self.capath.is_some() {
+            let files = [&self.cafile, &self.certfile, &self.keyfile];
+            if files.into_iter().flatten().any(|f| std::fs::File::open(f).is_err()) {
+                return Some("Error: Problem setting TLS options: File not found.");
+            }
+        }
+        if self.tls_version.as_deref().is_some_and(|v| !matches!(v, "tlsv1.3" | "tlsv1.2" | "tlsv1.1")) {
+            return Some("Error: Problem setting TLS options, check the options are valid.");
+        }
+        None
+    }
+
     fn tls_options(&self) -> Option<TlsOptions> {
         let port = self.effective_port();
         let wanted = self.cafile.is_some() || self.capath.is_some() || self.tls_use_os_certs || port == 8883;

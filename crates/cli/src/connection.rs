@@ -69,6 +69,10 @@ pub fn init_debug(cfg: &ClientConfig) {
 /// reconnected (as libmosquitto's loop does for mosquitto_sub).
 pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Events, ConnAck), i32> {
     init_debug(cfg);
+    if let Some(line) = cfg.tls_setup_error() {
+        err_print(cfg, line);
+        return Err(1);
+    }
     let mut options = cfg.connect_options();
     if reconnect {
         options.reconnect =
@@ -91,6 +95,23 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
                 );
             }
             Err(code)
+        }
+        // What OpenSSL reports of a failed handshake, or of TLS settings it only reads when connecting
+        // (a CA directory, the contents of the files), mosquitto's clients sum up in one line.
+        Err(e @ (ConnectError::Tls(_) | ConnectError::TlsHandshake(_))) => {
+            if cfg.debug {
+                println!("TLS error: {e}");
+            }
+            err_print(cfg, "Unable to connect (A TLS error occurred.).");
+            Err(1)
+        }
+        // A TLS alert after the handshake: how a TLS 1.3 server refuses the client certificate.
+        Err(e @ ConnectError::TlsSession(_)) => {
+            if cfg.debug {
+                println!("TLS error: {e}");
+            }
+            err_print(cfg, "Error: Protocol error");
+            Err(1)
         }
         Err(ConnectError::Io(e)) => {
             err_print(cfg, &format!("Error: {}", strerror(&e)));
