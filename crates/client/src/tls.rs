@@ -25,8 +25,7 @@ pub struct TlsOptions {
     pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Skip the check that the certificate names the host (the chain is still verified).
     pub insecure: bool,
-    /// The lowest TLS version to use, as OpenSSL clients take it: `tlsv1.3` (only 1.3), `tlsv1.2` or
-    /// `tlsv1.1` (1.2 or 1.3: rustls speaks nothing older).
+    /// Limit to one TLS version: `tlsv1.2` or `tlsv1.3` (rustls supports nothing older).
     pub version: Option<String>,
     /// ALPN protocol to offer.
     pub alpn: Option<String>,
@@ -43,7 +42,7 @@ pub enum TlsError {
     NoKey(PathBuf),
     #[error("no trusted CA certificates could be loaded")]
     NoRoots,
-    #[error("unsupported TLS version {0:?} (use tlsv1.3, tlsv1.2 or tlsv1.1)")]
+    #[error("unsupported TLS version {0:?} (use tlsv1.2 or tlsv1.3)")]
     Version(String),
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
@@ -96,8 +95,9 @@ fn roots(options: &TlsOptions) -> Result<RootCertStore, TlsError> {
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = match options.version.as_deref() {
-        None | Some("tlsv1.2" | "tlsv1.1") => rustls::DEFAULT_VERSIONS,
+        None => rustls::DEFAULT_VERSIONS,
         Some("tlsv1.3") => &[&rustls::version::TLS13],
+        Some("tlsv1.2") => &[&rustls::version::TLS12],
         Some(other) => return Err(TlsError::Version(other.to_owned())),
     };
     let roots = Arc::new(roots(options)?);
