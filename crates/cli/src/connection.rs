@@ -113,6 +113,21 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
             err_print(cfg, "Error: Protocol error");
             Err(1)
         }
+        // Not MQTT from the other end (e.g. a TLS listener's alert to a plain client): MOSQ_ERR_PROTOCOL.
+        Err(e @ (ConnectError::Protocol(_) | ConnectError::UnexpectedPacket(_))) => {
+            if cfg.debug {
+                println!("{e}");
+            }
+            err_print(cfg, "Error: A network protocol error occurred when communicating with the broker.");
+            Err(2)
+        }
+        // Closed before CONNACK: MOSQ_ERR_CONN_LOST.
+        Err(ConnectError::Closed) => lost(cfg),
+        Err(ConnectError::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) =>
+        {
+            lost(cfg)
+        }
         Err(ConnectError::Io(e)) => {
             err_print(cfg, &format!("Error: {}", strerror(&e)));
             Err(1)
@@ -122,6 +137,11 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
             Err(1)
         }
     }
+}
+
+fn lost(cfg: &ClientConfig) -> Result<(Client, Events, ConnAck), i32> {
+    err_print(cfg, "Error: The connection was lost.");
+    Err(7)
 }
 
 #[cfg(test)]

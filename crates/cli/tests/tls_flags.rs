@@ -29,6 +29,7 @@ against_both_brokers!(
     tls_version_tlsv1_2_also_reaches_a_tlsv1_3_only_listener,
     mqtts_url_implies_tls_with_the_os_roots,
     missing_tls_files_and_unknown_versions_fail_before_connecting,
+    plain_mqtt_to_a_tls_listener_fails_as_mosquitto_pub_does,
 );
 
 /// A failed TLS handshake. Mosquitto's tools report it from `mosquitto_connect`, or as the error their
@@ -263,4 +264,22 @@ fn tls_version_tlsv1_3_is_refused_by_a_tlsv1_2_only_listener() {
     let cafile = pki.cafile();
     assert_fails(&broker, &["--cafile", &cafile, "--tls-version", "tlsv1.3"], HANDSHAKE_FAILS);
     assert_delivers(&broker, &["--cafile", &cafile, "--tls-version", "tlsv1.2"]);
+}
+
+/// Without TLS flags the tools speak plain MQTT: Tern's listener answers with a TLS alert (not MQTT, a
+/// protocol error), Mosquitto's drops the connection (lost). mosquitto_sub retries for ever, so only the
+/// publishers are compared.
+fn plain_mqtt_to_a_tls_listener_fails_as_mosquitto_pub_does(kind: BrokerKind) {
+    let pki = Pki::new();
+    let broker = tls_broker(kind, &pki, "");
+    let tern = outcome(&run(client(false, "pub", broker.port, &[], "plain"), b""));
+    let mosquitto = outcome(&run(client(true, "pub", broker.port, &[], "plain"), b""));
+    assert_eq!(tern, mosquitto);
+    let expected = match kind {
+        BrokerKind::Tern => {
+            (2, "Error: A network protocol error occurred when communicating with the broker.")
+        }
+        BrokerKind::Mosquitto => (7, "Error: The connection was lost."),
+    };
+    assert_eq!(tern, (expected.0, expected.1.to_owned()));
 }
