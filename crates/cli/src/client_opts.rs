@@ -693,6 +693,22 @@ impl ClientConfig {
         }
     }
 
+    /// The error mosquitto's clients report before connecting when the TLS settings cannot be used
+    /// (libmosquitto's `mosquitto_tls_set` opens the CA, certificate and key files; `mosquitto_tls_opts_set`
+    /// knows the versions `tlsv1.3`, `tlsv1.2` and `tlsv1.1`).
+    pub fn tls_setup_error(&self) -> Option<&'static str> {
+        if self.cafile.is_some() || self.capath.is_some() {
+            let files = [&self.cafile, &self.certfile, &self.keyfile];
+            if files.into_iter().flatten().any(|f| std::fs::File::open(f).is_err()) {
+                return Some("Error: Problem setting TLS options: File not found.");
+            }
+        }
+        if self.tls_version.as_deref().is_some_and(|v| !matches!(v, "tlsv1.3" | "tlsv1.2" | "tlsv1.1")) {
+            return Some("Error: Problem setting TLS options, check the options are valid.");
+        }
+        None
+    }
+
     fn tls_options(&self) -> Option<TlsOptions> {
         let port = self.effective_port();
         let wanted = self.cafile.is_some() || self.capath.is_some() || self.tls_use_os_certs || port == 8883;
@@ -702,7 +718,8 @@ impl ClientConfig {
             native_roots: self.tls_use_os_certs || (self.cafile.is_none() && self.capath.is_none()),
             client_cert: self.certfile.clone().zip(self.keyfile.clone()),
             insecure: self.insecure,
-            version: self.tls_version.clone(),
+            // `--tls-version` is the lowest version, as libmosquitto takes it; the library's is the only one.
+            version: self.tls_version.clone().filter(|v| v == "tlsv1.3"),
             alpn: self.tls_alpn.clone(),
         })
     }
@@ -912,6 +929,25 @@ mod tests {
         ));
         let c = parse(Tool::Pub, &["--cafile", "ca.pem"]).unwrap();
         assert_eq!(c.effective_port(), 8883);
+    }
+
+    #[test]
+    fn tls_version_names_the_lowest_version_as_libmosquitto_does() {
+        let version = |v: &str| match parse(Tool::Pub, &["-p", "8883", "--tls-version", v]) {
+            Ok(c) => match c.connect_options().transport {
+                Transport::Tls(t) => t.version,
+                other => panic!("{other:?}"),
+            },
+            Err(e) => panic!("{e:?}"),
+        };
+        assert_eq!(version("tlsv1.3").as_deref(), Some("tlsv1.3"));
+        assert_eq!(version("tlsv1.2"), None);
+        assert_eq!(version("tlsv1.1"), None);
+        let unknown = parse(Tool::Pub, &["--tls-version", "tlsv1.0"]).unwrap();
+        assert_eq!(
+            unknown.tls_setup_error(),
+            Some("Error: Problem setting TLS options, check the options are valid.")
+        );
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub fn init_debug(cfg: &ClientConfig) {
 /// reconnected (as libmosquitto's loop does for mosquitto_sub).
 pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Events, ConnAck), i32> {
     init_debug(cfg);
+    if let Some(line) = cfg.tls_setup_error() {
+        err_print(cfg, line);
+        return Err(1);
+    }
     let mut options = cfg.connect_options();
     if reconnect {
         options.reconnect =
@@ -92,6 +96,38 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
             }
             Err(code)
         }
+        // What OpenSSL reports of a failed handshake, or of TLS settings it only reads when connecting
+        // (a CA directory, the contents of the files), mosquitto's clients sum up in one line.
+        Err(e @ (ConnectError::Tls(_) | ConnectError::TlsHandshake(_))) => {
+            if cfg.debug {
+                println!("TLS error: {e}");
+            }
+            err_print(cfg, "Unable to connect (A TLS error occurred.).");
+            Err(1)
+        }
+        // A TLS alert after the handshake: how a TLS 1.3 server refuses the client certificate.
+        Err(e @ ConnectError::TlsSession(_)) => {
+            if cfg.debug {
+                println!("TLS error: {e}");
+            }
+            err_print(cfg, "Error: Protocol error");
+            Err(1)
+        }
+        // Not MQTT from the other end (e.g. a TLS listener's alert to a plain client): MOSQ_ERR_PROTOCOL.
+        Err(e @ (ConnectError::Protocol(_) | ConnectError::UnexpectedPacket(_))) => {
+            if cfg.debug {
+                println!("{e}");
+            }
+            err_print(cfg, "Error: A network protocol error occurred when communicating with the broker.");
+            Err(2)
+        }
+        // Closed before CONNACK: MOSQ_ERR_CONN_LOST.
+        Err(ConnectError::Closed) => lost(cfg),
+        Err(ConnectError::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) =>
+        {
+            lost(cfg)
+        }
         Err(ConnectError::Io(e)) => {
             err_print(cfg, &format!("Error: {}", strerror(&e)));
             Err(1)
@@ -101,6 +137,11 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
             Err(1)
         }
     }
+}
+
+fn lost(cfg: &ClientConfig) -> Result<(Client, Events, ConnAck), i32> {
+    err_print(cfg, "Error: The connection was lost.");
+    Err(7)
 }
 
 #[cfg(test)]

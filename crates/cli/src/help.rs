@@ -44,13 +44,13 @@ const COMMON: &str = " -A : bind the outgoing socket to this host/ip address. Us
  --cafile : path to a file containing trusted CA certificates to enable encrypted
             communication.
  --capath : path to a directory containing trusted CA certificates to enable encrypted
-            communication.
+            communication (every PEM file in it; hashed names are not needed).
  --cert : client certificate for authentication, if required by server.
  --key : client private key for authentication, if required by server.
  --ciphers : accepted for compatibility; rustls uses its own safe cipher suites.
  --tls-alpn : TLS ALPN protocol to offer.
- --tls-version : TLS protocol version, can be one of tlsv1.3 or tlsv1.2.
-                 Defaults to either.
+ --tls-version : lowest TLS protocol version, can be one of tlsv1.3 tlsv1.2 or tlsv1.1.
+                 tlsv1.3 allows only TLS 1.3; the others (and the default) 1.2 and 1.3.
  --tls-use-os-certs : Load and trust OS provided CA certificates. Port 8883 and mqtts://
                       URLs do this when no --cafile or --capath is given.
  --insecure : do not check that the server certificate hostname matches the remote

@@ -18,6 +18,7 @@
 //! - `connection`: connecting, refusal messages and exit codes, `-d`
 //! - `pub_cmd`, `sub_cmd`, `rr_cmd`, `passwd_cmd`: the commands
 //! - `format`, `json`: how sub and rr print messages (`-v`, `-F`, `%j`)
+//! - `password_prompt`: reading a password without echo, as mosquitto_passwd does
 //! - `props`: `-D` MQTT 5.0 properties
 //! - `help`: usage texts
 
@@ -29,6 +30,7 @@ mod help;
 mod json;
 mod logging;
 mod passwd_cmd;
+mod password_prompt;
 mod privileges;
 mod props;
 mod pub_cmd;

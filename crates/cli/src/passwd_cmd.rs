@@ -3,9 +3,10 @@
 //! iterations unless `-H`/`-I` say otherwise. Files are replaced atomically (written beside, then renamed),
 //! keeping their permissions.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::password_prompt::read_hidden;
 use tern_broker::auth::password::{
     hash_password, parse_lines, Algorithm, Line, PasswordHash, DEFAULT_PBKDF2_ITERATIONS,
 };
@@ -166,23 +167,14 @@ impl Args {
 /// Asks for the password twice without echo (from the terminal; from standard input when it is not one, so
 /// scripts can pipe it in as they do to mosquitto_passwd).
 fn get_password() -> Result<String, i32> {
-    let read = |prompt: &str| -> std::io::Result<String> {
-        if std::io::stdin().is_terminal() {
-            rpassword::prompt_password(prompt)
-        } else {
-            print!("{prompt}");
-            let _ = std::io::stdout().flush();
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            println!();
-            Ok(line.trim_end_matches(['\n', '\r']).to_owned())
-        }
-    };
-    let first = read("Password: ").map_err(|e| fail(&format!("Error: {e}")))?;
+    let ask = |prompt: &str| read_hidden(prompt).map_err(|e| fail(&format!("Error: {e}")));
+    let first = ask("Password: ")?;
     if first.is_empty() {
         return Err(fail("Error: Empty password."));
     }
-    let second = read("Reenter password: ").map_err(|e| fail(&format!("Error: {e}")))?;
+    println!();
+    let second = ask("Reenter password: ")?;
+    println!();
     if first != second {
         eprintln!("Error: Passwords do not match.");
         return Err(2);

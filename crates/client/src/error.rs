@@ -11,6 +11,14 @@ pub enum ConnectError {
     Io(std::io::Error),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The TLS handshake failed: the server's certificate did not verify, or the server refused ours,
+    /// the TLS version, or the cipher suites.
+    #[error("TLS handshake failed: {0}")]
+    TlsHandshake(std::io::Error),
+    /// The TLS session ended in an error after the handshake and before CONNACK: with TLS 1.3 this is
+    /// how a server refuses a client certificate (its alert follows the client's Finished message).
+    #[error("TLS session failed: {0}")]
+    TlsSession(std::io::Error),
     #[error("WebSocket handshake failed: {0}")]
     WebSocket(String),
     #[error("timed out connecting")]
@@ -29,6 +37,16 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// An I/O error on an open connection before CONNACK; one carrying a TLS error (an alert from the
+    /// server, a record that does not decrypt) is a [`ConnectError::TlsSession`].
+    pub(crate) fn io(e: std::io::Error) -> ConnectError {
+        if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            ConnectError::TlsSession(e)
+        } else {
+            ConnectError::Io(e)
+        }
+    }
+
     /// The CONNACK reason code when the server refused the connection.
     pub fn refusal(&self) -> Option<ReasonCode> {
         match self {

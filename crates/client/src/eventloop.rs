@@ -125,7 +125,7 @@ pub(crate) async fn handshake(options: &ConnectOptions) -> Result<Established, C
     let mut out = BytesMut::new();
     encode(&packet, version, &mut out)?;
     trace_sent(&options.connect.client_id, &packet);
-    conn.write(out.freeze()).await.map_err(ConnectError::Io)?;
+    conn.write(out.freeze()).await.map_err(ConnectError::io)?;
     let limits = Limits { version, max_packet_size: options.max_packet_size };
     let mut buf = BytesMut::with_capacity(4096);
     loop {
@@ -142,7 +142,7 @@ pub(crate) async fn handshake(options: &ConnectOptions) -> Result<Established, C
         let read = tokio::time::timeout_at(deadline, conn.read(&mut buf))
             .await
             .map_err(|_| ConnectError::Timeout)?;
-        if read.map_err(ConnectError::Io)? == 0 {
+        if read.map_err(ConnectError::io)? == 0 {
             return Err(ConnectError::Closed);
         }
     }

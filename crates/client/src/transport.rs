@@ -134,8 +134,10 @@ async fn tls(
     let name = ServerName::try_from(host.to_owned()).map_err(|_| {
         ConnectError::Io(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid host {host:?}")))
     })?;
-    let stream =
-        tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map_err(ConnectError::Io)?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(ConnectError::TlsHandshake)?;
     Ok(Box::pin(stream))
 }
 

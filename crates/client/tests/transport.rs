@@ -11,8 +11,8 @@ use tern_test_support::mosquitto::Mosquitto;
 
 against_both_brokers!(tls_verifies_the_chain_and_host_name_and_insecure_skips_only_the_name);
 
-/// A WebSocket endpoint on 127.0.0.1 that forwards binary frames to the broker's TCP port and back (this
-/// mosquitto build cannot open a websockets listener here). Checks the client asks for subprotocol `mqtt`.
+/// A WebSocket endpoint on 127.0.0.1 that forwards binary frames to the broker's TCP port and back, and
+/// checks the client asks for subprotocol `mqtt` (websocket.rs runs against Mosquitto's own listener).
 async fn ws_bridge(broker_port: u16) -> u16 {
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -30,8 +30,13 @@ impl Mosquitto {
 
     /// A broker with these configuration lines after its `listener` line.
     pub fn start_with(config: &str) -> Mosquitto {
+        Mosquitto::start_with_env(config, &[])
+    }
+
+    /// Like [`Mosquitto::start_with`], with these environment variables (e.g. `OPENSSL_CONF`).
+    pub fn start_with_env(config: &str, env: &[(&str, &Path)]) -> Mosquitto {
         for _ in 0..5 {
-            if let Some(broker) = Mosquitto::try_start(free_port(), config) {
+            if let Some(broker) = Mosquitto::try_start(free_port(), config, env) {
                 return broker;
             }
         }
@@ -41,7 +46,7 @@ impl Mosquitto {
     /// A broker on a given port (e.g. to restart one), retrying while the port is still held.
     pub fn start_on(port: u16, config: &str) -> Mosquitto {
         for _ in 0..50 {
-            if let Some(broker) = Mosquitto::try_start(port, config) {
+            if let Some(broker) = Mosquitto::try_start(port, config, &[]) {
                 return broker;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -49,7 +54,7 @@ impl Mosquitto {
         panic!("mosquitto did not start on port {port}");
     }
 
-    fn try_start(port: u16, config: &str) -> Option<Mosquitto> {
+    fn try_start(port: u16, config: &str, env: &[(&str, &Path)]) -> Option<Mosquitto> {
         {
             let dir = tempfile::tempdir().expect("temp dir");
             let conf = dir.path().join("mosquitto.conf");
@@ -60,6 +65,7 @@ impl Mosquitto {
             let child = Command::new("mosquitto")
                 .arg("-c")
                 .arg(&conf)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)

@@ -71,9 +71,14 @@ impl Ca {
 
     /// A server certificate for `localhost` and `127.0.0.1`, written as `<file>.crt` and `<file>.key`.
     pub fn server(&self, file: &str) -> CertFiles {
+        self.server_for(file, &["localhost", "127.0.0.1"])
+    }
+
+    /// A server certificate for these host names (or addresses), the first also its common name.
+    pub fn server_for(&self, file: &str, names: &[&str]) -> CertFiles {
         let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
-        params.distinguished_name = dn("localhost");
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
+        params.distinguished_name = dn(names.first().copied().unwrap_or("localhost"));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.issue(file, params)
     }

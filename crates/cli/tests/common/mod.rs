@@ -46,6 +46,24 @@ pub fn tool(real: bool, name: &str, args: &[&str]) -> Command {
     c
 }
 
+/// Runs `tern <tool>` or `mosquitto_<tool>` with `args` on a new pseudo-terminal (`terminal.py`), typing
+/// each input of `dialogue` once its prompt shows and echo is off; stdout is what the terminal showed.
+pub fn on_terminal(real: bool, name: &str, args: &[&str], dialogue: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(tern_test_support::require_tool("python3"));
+    cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/terminal.py"));
+    for (prompt, input) in dialogue {
+        cmd.args([prompt, input]);
+    }
+    cmd.arg("--");
+    if real {
+        cmd.arg(format!("mosquitto_{name}"));
+    } else {
+        cmd.args([env!("CARGO_BIN_EXE_tern"), name]);
+    }
+    cmd.args(args).env("XDG_CONFIG_HOME", "/nonexistent-tern-test-config");
+    run(cmd, b"")
+}
+
 /// Runs with a time limit, `stdin` fed in; kills the process if it overruns.
 pub fn run(mut cmd: Command, stdin: &[u8]) -> Output {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
