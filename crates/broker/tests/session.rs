@@ -152,6 +152,46 @@ async fn unacknowledged_messages_are_redelivered_with_dup_in_order_mqtt_4_4_0_1(
     }
 }
 
+/// [MQTT-3.3.4-9] A session resumed by a connection with a smaller Receive Maximum gets its unacknowledged
+/// messages again only as far as that allows, the rest as it acknowledges, still in order [MQTT-4.6.0-1].
+#[tokio::test]
+async fn redelivery_respects_a_smaller_receive_maximum_of_the_new_connection_mqtt_3_3_4_9() {
+    let broker = TestBroker::start_default().await;
+    let (mut sub, _) = resume(&broker, persistent(V5, "narrower", 300)).await;
+    sub.subscribe("narrower/t", QoS::AtLeastOnce).await;
+    let mut p = publisher(&broker).await;
+    for i in 1..=4 {
+        p.publish_at("narrower/t", format!("m{i}"), QoS::AtLeastOnce).await;
+    }
+    let mut first = Vec::new();
+    for _ in 1..=4 {
+        let got = sub.expect_publish().await;
+        first.push((got.packet_id, got.payload));
+    }
+    sub.drop_connection(); // no PUBACK was sent
+
+    let mut connect = persistent(V5, "narrower", 300);
+    connect.properties.receive_maximum = Some(2);
+    let (mut sub, present) = resume(&broker, connect).await;
+    assert!(present);
+    let mut window = vec![sub.expect_publish().await, sub.expect_publish().await];
+    sub.expect_nothing(QUIET).await; // the new window is full
+    let mut resent = Vec::new();
+    while !window.is_empty() {
+        let got = window.remove(0);
+        assert!(got.dup, "redelivery has DUP 1");
+        sub.ack(&got).await;
+        resent.push((got.packet_id, got.payload));
+        if resent.len() + window.len() < first.len() {
+            window.push(sub.expect_publish().await);
+        }
+    }
+    assert_eq!(resent, first, "same ids, same order");
+    sub.expect_nothing(QUIET).await;
+    sub.disconnect().await;
+    p.disconnect().await;
+}
+
 /// [MQTT-4.4.0-1] An outbound QoS 2 exchange past PUBREC is resumed with PUBREL (not the PUBLISH again); one
 /// still waiting for PUBREC is resumed with the PUBLISH, DUP 1.
 #[tokio::test]

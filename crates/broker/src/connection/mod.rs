@@ -353,7 +353,7 @@ where
         broker,
     });
     conn.send_packet(&Packet::ConnAck(connack));
-    conn.resend_inflight();
+    conn.resume_inflight();
     Some((conn, control_rx))
 }
 
@@ -547,10 +547,7 @@ impl Connection {
 
     /// A topic as the client sees it: without the listener's mount point.
     fn unmount(&self, topic: &ByteString) -> ByteString {
-        match &self.listener.mount_point {
-            Some(prefix) if topic.starts_with(prefix.as_str()) => topic.slice_ref(&topic[prefix.len()..]),
-            _ => topic.clone(),
-        }
+        unmount(self.listener.mount_point.as_deref(), topic)
     }
 
     /// Encodes a packet into the write buffer. An acknowledgement that would be larger than the client's
@@ -633,6 +630,14 @@ impl Connection {
             let _ = ack.send(());
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
+    }
+}
+
+/// `topic` without the mount point `prefix`.
+fn unmount(prefix: Option<&str>, topic: &ByteString) -> ByteString {
+    match prefix {
+        Some(prefix) if topic.starts_with(prefix) => topic.slice_ref(&topic[prefix.len()..]),
+        _ => topic.clone(),
     }
 }
 
