@@ -250,6 +250,43 @@ async fn inbound_qos2_state_survives_reconnection() {
     }
 }
 
+/// [MQTT-3.3.4-9] A publisher's send quota starts afresh on each connection (MQTT 5.0 section 4.9): QoS 2
+/// messages it left awaiting PUBREL do not count against the Receive Maximum of the new connection until it
+/// sends them again, so a new message is accepted, not refused with 0x93.
+#[tokio::test]
+async fn qos2_left_awaiting_pubrel_does_not_use_up_the_receive_maximum_of_the_next_connection() {
+    let mut config = Config::default();
+    config.limits.max_inflight_messages = 2;
+    let broker = TestBroker::start(config).await;
+    let mut sub = RawClient::connect_ok(broker.addr(), V311, "quota-sub").await;
+    sub.subscribe("quota/t", QoS::AtMostOnce).await;
+    let (mut p, _) = resume(&broker, persistent(V5, "quota-pub", 300)).await;
+    for n in [1, 2] {
+        let mut publish = publish_packet("quota/t", format!("q2-{n}"), QoS::ExactlyOnce);
+        publish.packet_id = Some(pid(n));
+        p.send(Packet::Publish(publish)).await;
+        assert_eq!(p.expect_pubrec().await.packet_id, pid(n));
+    }
+    p.drop_connection(); // no PUBREL: both identifiers stay with the session
+
+    let (mut p, present) = resume(&broker, persistent(V5, "quota-pub", 300)).await;
+    assert!(present);
+    let mut publish = publish_packet("quota/t", "q1", QoS::AtLeastOnce);
+    publish.packet_id = Some(pid(3));
+    p.send(Packet::Publish(publish)).await;
+    assert_eq!(p.expect_puback().await.packet_id, pid(3));
+    for n in [1, 2] {
+        p.send(Packet::PubRel(Ack::new(pid(n)))).await;
+        assert_eq!(p.expect_pubcomp().await.reason_code, ReasonCode::SUCCESS);
+    }
+    let got: Vec<_> = [sub.expect_publish().await, sub.expect_publish().await, sub.expect_publish().await]
+        .into_iter()
+        .map(|m| m.payload)
+        .collect();
+    assert_eq!(got, ["q2-1", "q2-2", "q1"]);
+    p.disconnect().await;
+}
+
 /// 5.0 (3.1.2.11.2) Session Expiry Interval 0, the default, ends the session with the connection even with
 /// clean start 0.
 #[tokio::test]

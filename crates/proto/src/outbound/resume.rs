@@ -155,4 +155,20 @@ mod tests {
         assert_eq!(out.poll_resend().map(|r| r.packet_id()), Some(ids[2]));
         assert_eq!(out.unsent(), 0);
     }
+
+    #[test]
+    fn a_new_message_waits_behind_exchanges_not_yet_sent_again_mqtt_4_6_0_1() {
+        let mut out = Outbound::new(4);
+        for n in 0..3 {
+            out.send(QoS::AtLeastOnce, n).unwrap();
+        }
+        // The driver takes one resend now (say its write buffer is full), the rest later.
+        assert_eq!(out.resume().take(1).count(), 1);
+        assert_eq!(out.unsent(), 2);
+        assert_eq!(out.room(), 0);
+        assert_eq!(out.send(QoS::AtLeastOnce, 9), Err(9));
+        assert_eq!(out.poll_resend().map(|r| r.packet_id().get()), Some(2));
+        assert_eq!(out.poll_resend().map(|r| r.packet_id().get()), Some(3));
+        assert_eq!(out.send(QoS::AtLeastOnce, 9).map(NonZeroU16::get), Ok(4));
+    }
 }
