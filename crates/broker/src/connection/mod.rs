@@ -416,6 +416,10 @@ impl Connection {
         }
         loop {
             self.release_held();
+            if session.needs_page_in() {
+                // The next delivery spilled to the store: read the next batch back before sending more.
+                session.page_in().await;
+            }
             self.pump();
             self.record.set_inflight(self.outbound.len());
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
