@@ -273,6 +273,7 @@ impl Mailbox {
         }
         for d in loaded {
             self.bytes += d.size();
+            self.spill_at = self.spill_at.min(self.queue.len());
             self.queue.insert(self.spill_at, d);
             self.spill_at += 1;
         }
