@@ -168,6 +168,10 @@ impl Session {
 
     /// Reads every paged-out delivery back (the session stops being stored).
     pub async fn page_in_all(&self) {
+        if self.durable.get().is_none() {
+            return;
+        }
+        // Each batch takes its entries off the paged queue, read back or not: this ends.
         while self.mailbox.lock().has_paged() {
             self.page_in().await;
         }
