@@ -323,10 +323,11 @@ impl BrokerShared {
         parked: &mut Option<ParkedState>,
     ) {
         let Some(durable) = &self.durable else { return };
-        session.page_in().await;
         if expiry_interval > 0 || session.durable().is_none() {
+            session.page_in().await;
             return;
         }
+        session.page_in_all().await;
         // Resumed with expiry 0: what was stored goes; in memory, the deliveries are no longer stored.
         session.set_persistent(false);
         let mut mailbox = session.mailbox.lock();

@@ -419,6 +419,57 @@ async fn queue_limits_count_the_paged_out_queue() {
     assert_eq!(keys_with(&store, keys::QUEUE), 20);
 }
 
+/// A gauge without labels, as `/metrics` shows it.
+fn gauge(broker: &TestBroker, name: &str) -> u64 {
+    let metrics = tern_broker::metrics::render(broker.shared());
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {metrics}"))
+}
+
+/// A persistent subscriber online but slower than its publisher (which another subscriber keeps up with, so
+/// the publisher is not held back) loses nothing: beyond twice `max_queued_messages` its QoS 1 messages
+/// spill to the store and are read back in order, a batch at a time, as it catches up. The queue's memory
+/// stays within the limit all along while its length grows with what was published.
+#[tokio::test]
+async fn a_slow_online_subscriber_overflow_spills_to_the_store_and_arrives_in_order() {
+    const N: usize = 60;
+    const LIMIT: usize = 5;
+    let store = Arc::new(MemoryStore::new());
+    let mut config = Config::default();
+    config.limits.max_inflight_messages = 1;
+    config.limits.max_queued_messages = LIMIT;
+    let broker = start_with(&store, config).await;
+    let (mut slow, _) = resume(&broker, persistent(V311, "slow")).await;
+    slow.subscribe("spill/t", QoS::AtLeastOnce).await;
+    let mut fast = RawClient::connect_ok(broker.addr(), V311, "fast").await;
+    fast.subscribe("spill/t", QoS::AtLeastOnce).await;
+    let mut publisher = RawClient::connect_ok(broker.addr(), V311, "pub").await;
+    for i in 0..N {
+        publisher.publish_at("spill/t", format!("m{i:02}"), QoS::AtLeastOnce).await;
+        assert_eq!(fast.receive_and_ack().await.payload, format!("m{i:02}").into_bytes());
+    }
+    // Every message is the same size: its topic and payload.
+    let size = "spill/t".len() + "m00".len();
+    let memory_bound = 2 * LIMIT * size;
+    let session = broker.shared().sessions.get("slow").expect("session");
+    assert_eq!(session.dropped(), 0, "nothing lost");
+    assert_eq!(gauge(&broker, "tern_queued_messages"), N as u64 - 1, "all but the one in flight queued");
+    assert_eq!(gauge(&broker, "tern_queued_bytes"), ((N - 1) * size) as u64);
+    let memory = gauge(&broker, "tern_queued_memory_bytes");
+    assert!(memory <= memory_bound as u64, "{memory} bytes in memory");
+
+    for i in 0..N {
+        assert_eq!(slow.receive_and_ack().await.payload, format!("m{i:02}").into_bytes(), "in order");
+        assert!(gauge(&broker, "tern_queued_memory_bytes") <= memory_bound as u64, "after {i}");
+    }
+    slow.expect_nothing(QUIET).await;
+    assert_eq!(gauge(&broker, "tern_queued_messages"), 0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(keys_with(&store, keys::QUEUE), 0, "every spilled message left the store once acknowledged");
+}
+
 /// An operator's removal of a retained message (admin API) is stored like a client's.
 #[tokio::test]
 async fn a_retained_message_removed_by_an_operator_stays_removed_after_a_restart() {

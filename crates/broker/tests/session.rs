@@ -152,6 +152,46 @@ async fn unacknowledged_messages_are_redelivered_with_dup_in_order_mqtt_4_4_0_1(
     }
 }
 
+/// [MQTT-3.3.4-9] A session resumed by a connection with a smaller Receive Maximum gets its unacknowledged
+/// messages again only as far as that allows, the rest as it acknowledges, still in order [MQTT-4.6.0-1].
+#[tokio::test]
+async fn redelivery_respects_a_smaller_receive_maximum_of_the_new_connection_mqtt_3_3_4_9() {
+    let broker = TestBroker::start_default().await;
+    let (mut sub, _) = resume(&broker, persistent(V5, "narrower", 300)).await;
+    sub.subscribe("narrower/t", QoS::AtLeastOnce).await;
+    let mut p = publisher(&broker).await;
+    for i in 1..=4 {
+        p.publish_at("narrower/t", format!("m{i}"), QoS::AtLeastOnce).await;
+    }
+    let mut first = Vec::new();
+    for _ in 1..=4 {
+        let got = sub.expect_publish().await;
+        first.push((got.packet_id, got.payload));
+    }
+    sub.drop_connection(); // no PUBACK was sent
+
+    let mut connect = persistent(V5, "narrower", 300);
+    connect.properties.receive_maximum = Some(2);
+    let (mut sub, present) = resume(&broker, connect).await;
+    assert!(present);
+    let mut window = vec![sub.expect_publish().await, sub.expect_publish().await];
+    sub.expect_nothing(QUIET).await; // the new window is full
+    let mut resent = Vec::new();
+    while !window.is_empty() {
+        let got = window.remove(0);
+        assert!(got.dup, "redelivery has DUP 1");
+        sub.ack(&got).await;
+        resent.push((got.packet_id, got.payload));
+        if resent.len() + window.len() < first.len() {
+            window.push(sub.expect_publish().await);
+        }
+    }
+    assert_eq!(resent, first, "same ids, same order");
+    sub.expect_nothing(QUIET).await;
+    sub.disconnect().await;
+    p.disconnect().await;
+}
+
 /// [MQTT-4.4.0-1] An outbound QoS 2 exchange past PUBREC is resumed with PUBREL (not the PUBLISH again); one
 /// still waiting for PUBREC is resumed with the PUBLISH, DUP 1.
 #[tokio::test]
@@ -208,6 +248,43 @@ async fn inbound_qos2_state_survives_reconnection() {
         sub.expect_nothing(QUIET).await;
         p.disconnect().await;
     }
+}
+
+/// [MQTT-3.3.4-9] A publisher's send quota starts afresh on each connection (MQTT 5.0 section 4.9): QoS 2
+/// messages it left awaiting PUBREL do not count against the Receive Maximum of the new connection until it
+/// sends them again, so a new message is accepted, not refused with 0x93.
+#[tokio::test]
+async fn qos2_left_awaiting_pubrel_does_not_use_up_the_receive_maximum_of_the_next_connection() {
+    let mut config = Config::default();
+    config.limits.max_inflight_messages = 2;
+    let broker = TestBroker::start(config).await;
+    let mut sub = RawClient::connect_ok(broker.addr(), V311, "quota-sub").await;
+    sub.subscribe("quota/t", QoS::AtMostOnce).await;
+    let (mut p, _) = resume(&broker, persistent(V5, "quota-pub", 300)).await;
+    for n in [1, 2] {
+        let mut publish = publish_packet("quota/t", format!("q2-{n}"), QoS::ExactlyOnce);
+        publish.packet_id = Some(pid(n));
+        p.send(Packet::Publish(publish)).await;
+        assert_eq!(p.expect_pubrec().await.packet_id, pid(n));
+    }
+    p.drop_connection(); // no PUBREL: both identifiers stay with the session
+
+    let (mut p, present) = resume(&broker, persistent(V5, "quota-pub", 300)).await;
+    assert!(present);
+    let mut publish = publish_packet("quota/t", "q1", QoS::AtLeastOnce);
+    publish.packet_id = Some(pid(3));
+    p.send(Packet::Publish(publish)).await;
+    assert_eq!(p.expect_puback().await.packet_id, pid(3));
+    for n in [1, 2] {
+        p.send(Packet::PubRel(Ack::new(pid(n)))).await;
+        assert_eq!(p.expect_pubcomp().await.reason_code, ReasonCode::SUCCESS);
+    }
+    let got: Vec<_> = [sub.expect_publish().await, sub.expect_publish().await, sub.expect_publish().await]
+        .into_iter()
+        .map(|m| m.payload)
+        .collect();
+    assert_eq!(got, ["q2-1", "q2-2", "q1"]);
+    p.disconnect().await;
 }
 
 /// 5.0 (3.1.2.11.2) Session Expiry Interval 0, the default, ends the session with the connection even with

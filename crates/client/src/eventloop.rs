@@ -241,12 +241,7 @@ impl EventLoop {
         for (token, outcome) in resumed.finished {
             token.finish(outcome);
         }
-        for packet in resumed.resend {
-            match packet {
-                Packet::Publish(publish) => self.send_publish(publish),
-                other => self.queue_checked(&other),
-            }
-        }
+        self.send_all(resumed.resend);
         self.release_queued();
     }
 
@@ -534,8 +529,16 @@ impl EventLoop {
     }
 
     fn release_queued(&mut self) {
-        for publish in self.session.release_queued() {
-            self.send_publish(publish);
+        let packets = self.session.release_queued();
+        self.send_all(packets);
+    }
+
+    fn send_all(&mut self, packets: Vec<Packet>) {
+        for packet in packets {
+            match packet {
+                Packet::Publish(publish) => self.send_publish(publish),
+                other => self.queue_checked(&other),
+            }
         }
     }
 }

@@ -21,10 +21,33 @@ use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU16;
 
 use tern_codec::{Ack, Packet, ProtocolVersion, Publish, QoS, ReasonCode};
-use tern_proto::{AckError, Inbound, InboundPublish, Outbound, OutboundState, ProtoError, PubRecOutcome};
+use tern_proto::{
+    AckError, Inbound, InboundPublish, Outbound, OutboundState, ProtoError, PubRecOutcome, Resend,
+};
 
 use crate::error::ClientError;
 use crate::eventloop::PublishOutcome;
+
+/// Checks a PUBLISH against the server's Maximum Packet Size [MQTT-3.2.2-15].
+fn fits(version: ProtocolVersion, max_packet_size: u32, publish: &Publish) -> Result<(), ClientError> {
+    let size = publish.encoded_len(version);
+    if size > usize::try_from(max_packet_size).unwrap_or(usize::MAX) {
+        return Err(ClientError::PacketTooLarge { size, max: max_packet_size });
+    }
+    Ok(())
+}
+
+/// The PUBLISH of an open exchange as sent again: DUP set, its packet identifier [MQTT-4.4.0-1].
+fn resent(publish: &Publish, id: NonZeroU16) -> Publish {
+    Publish { dup: true, packet_id: Some(id), ..publish.clone() }
+}
+
+fn packet_of(resend: Resend<Publish>) -> Packet {
+    match resend {
+        Resend::Publish { packet_id, message, .. } => Packet::Publish(resent(&message, packet_id)),
+        Resend::PubRel(id) => Packet::PubRel(Ack::new(id)),
+    }
+}
 
 /// Session state of one client.
 #[derive(Debug)]
@@ -114,7 +137,8 @@ impl<T> Session<T> {
     /// The server accepted a connection (CONNACK). Its Receive Maximum bounds the window [MQTT-3.3.4-7] and
     /// its Maximum Packet Size every packet [MQTT-3.2.2-15]. Requests awaiting SUBACK or UNSUBACK fail: their
     /// answer died with the old connection. Unacknowledged messages are sent again in order, PUBLISH with DUP
-    /// set and PUBREL for those past PUBREC [MQTT-4.4.0-1]. When the server kept no session, the received
+    /// set and PUBREL for those past PUBREC [MQTT-4.4.0-1], as many as the server's Receive Maximum allows;
+    /// [`Session::release_queued`] sends the rest as acknowledgements free room. When the server kept no session, the received
     /// QoS 2 state goes, and messages past PUBREC count as delivered (the server had taken them on).
     pub fn connected(
         &mut self,
@@ -134,34 +158,30 @@ impl<T> Session<T> {
         } else {
             self.inbound = Inbound::new(self.receive_maximum);
         }
-        let mut resend = Vec::new();
-        let entries: Vec<_> = self.outbound.drain().collect();
-        for entry in entries {
+        // Exchanges past PUBREC with a server that kept no session are over: it had taken the messages on.
+        // A PUBLISH that no longer fits the server's Maximum Packet Size fails.
+        let (version, max_packet_size) = (self.version, self.max_packet_size);
+        let ended = self.outbound.discard(|e| match (e.state, &e.message) {
+            (OutboundState::AwaitingPubComp, _) => !session_present,
+            (_, Some(publish)) => fits(version, max_packet_size, &resent(publish, e.packet_id)).is_err(),
+            (_, None) => false,
+        });
+        for entry in ended {
             let id = entry.packet_id;
-            match (entry.state, &entry.message) {
-                (OutboundState::AwaitingPubComp, _) if !session_present => {
-                    let code = self.accepted_with.remove(&id).unwrap_or(ReasonCode::SUCCESS);
-                    if let Some(token) = self.waiting.remove(&id) {
-                        finished.push((token, Ok(code)));
-                    }
-                    continue;
+            let outcome = match &entry.message {
+                // Discarded for its size: `fits` says by how much.
+                Some(publish) => {
+                    fits(version, max_packet_size, &resent(publish, id)).map(|()| ReasonCode::SUCCESS)
                 }
-                (OutboundState::AwaitingPubComp, _) => resend.push(Packet::PubRel(Ack::new(id))),
-                (_, Some(publish)) => {
-                    let publish = Publish { dup: true, packet_id: Some(id), ..publish.clone() };
-                    if let Err(e) = self.fits(&publish) {
-                        if let Some(token) = self.waiting.remove(&id) {
-                            finished.push((token, Err(e)));
-                        }
-                        continue;
-                    }
-                    resend.push(Packet::Publish(publish));
-                }
-                // Outbound keeps the message until PUBREC: an exchange before it always has one.
-                (_, None) => continue,
+                None => Ok(self.accepted_with.remove(&id).unwrap_or(ReasonCode::SUCCESS)),
+            };
+            if let Some(token) = self.waiting.remove(&id) {
+                finished.push((token, outcome));
             }
-            self.outbound.restore(entry);
         }
+        // The rest goes again in order, as far as the server's Receive Maximum allows; `release_queued`
+        // sends the others as acknowledgements free room.
+        let resend = self.outbound.resume().map(packet_of).collect();
         let queued = std::mem::take(&mut self.queued);
         for (publish, token) in queued {
             match self.fits(&publish) {
@@ -175,11 +195,7 @@ impl<T> Session<T> {
     /// Checks a PUBLISH (with its packet identifier, or a stand-in of the same size) against the server's
     /// Maximum Packet Size [MQTT-3.2.2-15].
     fn fits(&self, publish: &Publish) -> Result<(), ClientError> {
-        let size = publish.encoded_len(self.version);
-        if size > usize::try_from(self.max_packet_size).unwrap_or(usize::MAX) {
-            return Err(ClientError::PacketTooLarge { size, max: self.max_packet_size });
-        }
-        Ok(())
+        fits(self.version, self.max_packet_size, publish)
     }
 
     /// Offers a message to send. QoS 0 comes back at once with its token (nothing to track); QoS 1/2 gets a
@@ -222,15 +238,17 @@ impl<T> Session<T> {
         Some(id)
     }
 
-    /// Queued messages that now fit in the window, to send.
-    pub fn release_queued(&mut self) -> Vec<Publish> {
-        let mut out = Vec::new();
+    /// What now fits in the window, to send: exchanges of a resumed session still to be sent again first
+    /// (PUBLISH with DUP, or PUBREL), then queued messages.
+    pub fn release_queued(&mut self) -> Vec<Packet> {
+        let mut out: Vec<Packet> =
+            std::iter::from_fn(|| self.outbound.poll_resend()).map(packet_of).collect();
         while !self.outbound.is_full() {
             let Some((mut publish, token)) = self.queued.pop_front() else { break };
             match self.open(&mut publish) {
                 Some(id) => {
                     self.waiting.insert(id, token);
-                    out.push(publish);
+                    out.push(Packet::Publish(publish));
                 }
                 None => {
                     self.queued.push_front((publish, token));
@@ -433,7 +451,7 @@ mod tests {
         assert!(s.release_queued().is_empty());
         s.on_puback(&Ack::new(a)).unwrap();
         let released = s.release_queued();
-        assert_eq!(released.iter().map(|p| p.qos).collect::<Vec<_>>(), vec![QoS::AtLeastOnce]);
+        assert!(matches!(released.as_slice(), [Packet::Publish(p)] if p.qos == QoS::AtLeastOnce));
         assert_eq!(s.queued(), 1);
     }
 
@@ -515,6 +533,27 @@ mod tests {
         assert_eq!(s.on_puback(&Ack::new(b)).unwrap().0, 2);
         // The SUBSCRIBE's identifier is free again.
         assert!(s.finish_request(r).is_err());
+    }
+
+    #[test]
+    fn reconnect_to_a_smaller_receive_maximum_resends_within_it_then_the_rest_mqtt_3_3_4_7() {
+        let mut s = Session::new(V5, 10, 10);
+        let ids: Vec<_> = (1..=3).map(|t| sent_id(s.publish(publish(QoS::AtLeastOnce), t))).collect();
+        let resumed = s.connected(true, 1, u32::MAX);
+        assert!(
+            matches!(resumed.resend.as_slice(), [Packet::Publish(p)] if p.packet_id == Some(ids[0]) && p.dup)
+        );
+        // A new message waits behind the ones still to be sent again.
+        assert!(matches!(s.publish(publish(QoS::AtLeastOnce), 4), Publishing::Queued));
+        assert!(s.release_queued().is_empty());
+        assert_eq!(s.on_puback(&Ack::new(ids[0])).unwrap().0, 1);
+        let next = s.release_queued();
+        assert!(matches!(next.as_slice(), [Packet::Publish(p)] if p.packet_id == Some(ids[1]) && p.dup));
+        s.on_puback(&Ack::new(ids[1])).unwrap();
+        assert!(matches!(s.release_queued().as_slice(), [Packet::Publish(p)] if p.packet_id == Some(ids[2])));
+        s.on_puback(&Ack::new(ids[2])).unwrap();
+        assert!(matches!(s.release_queued().as_slice(), [Packet::Publish(p)] if !p.dup));
+        assert_eq!(s.queued(), 0);
     }
 
     #[test]

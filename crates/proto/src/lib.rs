@@ -9,7 +9,8 @@
 //! acknowledgements for) and a receiver ([`Inbound`]: QoS 2 messages it received and awaits PUBREL for).
 //!
 //! # Layout
-//! - [`outbound`]: packet-id allocation, the inflight window, PUBACK/PUBREC/PUBCOMP handling, redelivery
+//! - [`outbound`]: packet-id allocation, the inflight window, PUBACK/PUBREC/PUBCOMP handling, and resuming
+//!   a session on a new connection (redelivery in order within the new window)
 //! - [`inbound`]: exactly-once bookkeeping for received QoS 2 messages, Receive Maximum enforcement
 //! - [`keep_alive`]: keep-alive deadlines (1.5 x the interval) and when a client should ping
 //! - [`topic_alias`]: topic aliases in both directions
@@ -24,5 +25,5 @@ pub mod topic_alias;
 pub use error::ProtoError;
 pub use inbound::{Inbound, InboundPublish};
 pub use keep_alive::KeepAlive;
-pub use outbound::{AckError, Inflight, Outbound, OutboundState, PubRecOutcome};
+pub use outbound::{AckError, Inflight, Outbound, OutboundState, PubRecOutcome, Resend};
 pub use topic_alias::{InboundAliases, OutboundAlias, OutboundAliases};

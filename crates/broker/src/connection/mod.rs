@@ -366,7 +366,7 @@ where
         broker,
     });
     conn.send_packet(&Packet::ConnAck(connack));
-    conn.resend_inflight();
+    conn.resume_inflight();
     Some((conn, control_rx))
 }
 
@@ -429,6 +429,10 @@ impl Connection {
         }
         loop {
             self.release_held();
+            if session.needs_page_in() {
+                // The next delivery spilled to the store: read the next batch back before sending more.
+                session.page_in().await;
+            }
             self.pump();
             self.record.set_inflight(self.outbound.len());
             let deadline = self.keep_alive.deadline().map(tokio::time::Instant::from_std);
@@ -560,10 +564,7 @@ impl Connection {
 
     /// A topic as the client sees it: without the listener's mount point.
     fn unmount(&self, topic: &ByteString) -> ByteString {
-        match &self.listener.mount_point {
-            Some(prefix) if topic.starts_with(prefix.as_str()) => topic.slice_ref(&topic[prefix.len()..]),
-            _ => topic.clone(),
-        }
+        unmount(self.listener.mount_point.as_deref(), topic)
     }
 
     /// Encodes a packet into the write buffer. An acknowledgement that would be larger than the client's
@@ -646,6 +647,14 @@ impl Connection {
             let _ = ack.send(());
         }
         debug!(client_id = %self.client_id, peer = ?self.peer, "connection ended");
+    }
+}
+
+/// `topic` without the mount point `prefix`.
+fn unmount(prefix: Option<&str>, topic: &ByteString) -> ByteString {
+    match prefix {
+        Some(prefix) if topic.starts_with(prefix) => topic.slice_ref(&topic[prefix.len()..]),
+        _ => topic.clone(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::num::NonZeroU16;
 use std::time::Instant;
 
 use tern_codec::{Ack, Packet, ProtocolVersion, Publish, QoS};
-use tern_proto::{OutboundAlias, OutboundState};
+use tern_proto::{OutboundAlias, Resend};
 
 use super::{Connection, WRITE_HIGH_WATER};
 use crate::session::Delivery;
@@ -19,6 +19,11 @@ impl Connection {
     /// has room. Retained messages owed to a new subscription go first.
     pub(super) fn pump(&mut self) {
         let now = Instant::now();
+        // Exchanges of a resumed session still to be sent again go first, as the window frees room.
+        while self.wbuf.len() < WRITE_HIGH_WATER {
+            let Some(resend) = self.outbound.poll_resend() else { break };
+            self.send_resend(resend, now);
+        }
         while self.wbuf.len() < WRITE_HIGH_WATER {
             let Some(front) = self.retained_backlog.front() else { break };
             if front.qos != QoS::AtMostOnce && self.outbound.is_full() {
@@ -32,7 +37,7 @@ impl Connection {
         let mut batch = Vec::new();
         let max_bytes = self.broker.config.limits.max_inflight_bytes;
         while self.wbuf.len() < WRITE_HIGH_WATER {
-            let mut free = usize::from(self.outbound.window()).saturating_sub(self.outbound.len());
+            let mut free = self.outbound.room();
             // `max_inflight_bytes`: QoS 1/2 payload bytes in flight (at least one message always goes).
             let mut bytes_free =
                 if max_bytes == 0 { usize::MAX } else { max_bytes.saturating_sub(self.inflight_bytes()) };
@@ -140,48 +145,50 @@ impl Connection {
     }
 
     /// Sends unacknowledged messages again, in order, when a session resumes: PUBLISH with DUP set, or
-    /// PUBREL for exchanges past PUBREC [MQTT-4.4.0-1].
-    pub(super) fn resend_inflight(&mut self) {
+    /// PUBREL for exchanges past PUBREC [MQTT-4.4.0-1], as many as the client's window takes; `pump` sends
+    /// the rest as acknowledgements free room.
+    pub(super) fn resume_inflight(&mut self) {
         let now = Instant::now();
         // Expired messages are not sent again; nor is a message the new connection asks for smaller packets
         // than it needs: it is discarded as if it had been sent [MQTT-3.1.2-25]. Exchanges past PUBREC only
         // need their PUBREL. (Sized as sent: without the listener's mount point.)
-        let entries: Vec<_> = self.outbound.drain().collect();
-        for entry in entries {
-            let keep = entry.message.as_ref().is_none_or(|d| {
+        let (version, max_packet) = (self.version, self.client_max_packet);
+        let mount = self.listener.mount_point.as_deref();
+        let discarded = self.outbound.discard(|entry| {
+            entry.message.as_ref().is_some_and(|d| {
                 // [MQTT-4.3.3-7] A QoS 2 PUBLISH once sent is not subject to expiry any more.
                 if d.message.is_expired(now) && entry.qos != QoS::ExactlyOnce {
-                    return false;
+                    return true;
                 }
-                let mut publish = publish_for(self.version, d, now);
-                publish.topic = self.unmount(&publish.topic);
-                fits(self.version, self.client_max_packet, &publish, d.qos, false)
-            });
-            if keep {
-                self.outbound.restore(entry);
-            } else if let Some(d) = &entry.message {
-                self.dequeue_stored(d);
-            }
+                let mut publish = publish_for(version, d, now);
+                publish.topic = super::unmount(mount, &publish.topic);
+                !fits(version, max_packet, &publish, d.qos, false)
+            })
+        });
+        for delivery in discarded.iter().filter_map(|e| e.message.as_ref()) {
+            self.dequeue_stored(delivery);
         }
-        let mut packets = Vec::with_capacity(self.outbound.len());
-        for entry in self.outbound.iter() {
-            match (entry.state, &entry.message) {
-                (OutboundState::AwaitingPubComp, _) => {
-                    packets.push(Packet::PubRel(Ack::new(entry.packet_id)))
-                }
-                (_, Some(delivery)) => {
-                    let mut publish = publish_for(self.version, delivery, now);
-                    publish.topic = self.unmount(&publish.topic);
-                    publish.dup = true;
-                    publish.packet_id = Some(entry.packet_id);
-                    packets.push(Packet::Publish(publish));
-                }
-                (_, None) => {}
-            }
+        let resends: Vec<_> = self.outbound.resume().collect();
+        for resend in resends {
+            self.send_resend(resend, now);
         }
-        for packet in &packets {
-            self.send_packet(packet);
+    }
+
+    /// Sends an open exchange again. A QoS 1 message that expired while it waited for room is dropped.
+    fn send_resend(&mut self, resend: Resend<Delivery>, now: Instant) {
+        let (packet_id, delivery) = match resend {
+            Resend::PubRel(id) => return self.send_packet(&Packet::PubRel(Ack::new(id))),
+            Resend::Publish { packet_id, message, .. } => (packet_id, message),
+        };
+        if delivery.qos == QoS::AtLeastOnce && delivery.message.is_expired(now) {
+            self.outbound.discard(|e| e.packet_id == packet_id);
+            return self.dequeue_stored(&delivery);
         }
+        let mut publish = publish_for(self.version, &delivery, now);
+        publish.topic = self.unmount(&publish.topic);
+        publish.dup = true;
+        publish.packet_id = Some(packet_id);
+        self.send_packet(&Packet::Publish(publish));
     }
 }
 

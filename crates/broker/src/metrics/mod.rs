@@ -160,16 +160,23 @@ impl Collector for BrokerCollector {
             as_i64(b.router.shared_subscription_count()),
         )?;
         gauge(&mut e, "tern_retained_messages", "Retained messages stored", as_i64(b.retained.read().len()))?;
-        let (mut queued, mut queued_bytes, mut deepest) = (0usize, 0usize, 0usize);
+        let (mut queued, mut queued_bytes, mut memory_bytes, mut deepest) = (0usize, 0usize, 0usize, 0usize);
         for session in &sessions {
             let mailbox = session.mailbox.lock();
             queued += mailbox.len();
             queued_bytes += mailbox.bytes();
+            memory_bytes += mailbox.memory_bytes();
             deepest = deepest.max(mailbox.len());
         }
         drop(sessions);
         gauge(&mut e, "tern_queued_messages", "Messages waiting in session queues", as_i64(queued))?;
         gauge(&mut e, "tern_queued_bytes", "Bytes waiting in session queues", as_i64(queued_bytes))?;
+        gauge(
+            &mut e,
+            "tern_queued_memory_bytes",
+            "Bytes of queued messages held in memory; the rest waits in the store",
+            as_i64(memory_bytes),
+        )?;
         gauge(&mut e, "tern_queue_depth_max", "Messages in the longest session queue", as_i64(deepest))?;
         gauge(
             &mut e,

@@ -164,12 +164,7 @@ impl Router {
         let Some((session, subscription)) = target else { return false };
         let mut redelivery = delivery_for(&delivery.message, &subscription, vec_of(subscription.id));
         redelivery.shared = delivery.shared.clone();
-        matches!(
-            session.deliver(redelivery),
-            crate::session::Enqueued::Queued
-                | crate::session::Enqueued::QueuedEvictedQoS0
-                | crate::session::Enqueued::QueuedOverLimit
-        )
+        session.deliver(redelivery).is_queued()
     }
 }
 
@@ -181,7 +176,7 @@ fn count(outcome: &mut RouteOutcome, session: &Arc<Session>, enqueued: crate::se
             outcome.delivered += 1;
             outcome.evicted += 1;
         }
-        QueuedOverLimit => {
+        QueuedOverLimit | Spilled => {
             outcome.delivered += 1;
             if session.is_congested() {
                 outcome.congested.push(session.clone());

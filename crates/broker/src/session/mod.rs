@@ -148,20 +148,38 @@ impl Session {
         self.next_seq.fetch_max(seq + 1, Ordering::Relaxed);
     }
 
-    /// Reads the deliveries paged out while the client was away back into the queue, in front (they are
-    /// older than anything queued since it came back).
+    /// Reads the next batch of paged-out deliveries (at most `max_queued_messages`) back into the queue,
+    /// where they belong in order: those of an offline session when its client returns, an online one's
+    /// overflow as its queue in memory empties. Memory holds one batch, however long the queue on disk.
     pub async fn page_in(&self) {
         let Some(durable) = self.durable.get() else { return };
-        let paged: Vec<Paged> = self.mailbox.lock().paged().copied().collect();
-        if paged.is_empty() {
+        let batch: Vec<Paged> =
+            self.mailbox.lock().paged().take(self.limits.max_messages.max(1)).copied().collect();
+        if batch.is_empty() {
             return;
         }
-        let loaded = durable.read_back(&self.client_id, &paged).await;
-        let lost = self.mailbox.lock().page_in(loaded);
+        let loaded = durable.read_back(&self.client_id, &batch).await;
+        let lost = self.mailbox.lock().page_in(batch.len(), loaded);
         if !lost.is_empty() {
             tracing::warn!(client_id = %self.client_id, "{} queued messages could not be read back from the store", lost.len());
             durable.forget_paged(&self.client_id, &lost);
         }
+    }
+
+    /// Reads every paged-out delivery back (the session stops being stored).
+    pub async fn page_in_all(&self) {
+        if self.durable.get().is_none() {
+            return;
+        }
+        // Each batch takes its entries off the paged queue, read back or not: this ends.
+        while self.mailbox.lock().has_paged() {
+            self.page_in().await;
+        }
+    }
+
+    /// Whether the next delivery waits on disk: the connection pages in before it sends more.
+    pub fn needs_page_in(&self) -> bool {
+        self.durable.get().is_some() && self.mailbox.lock().needs_page_in()
     }
 
     /// Saves the session record (expiry, subscriptions); `disconnected_at` is wall-clock ms, 0 while
@@ -187,23 +205,25 @@ impl Session {
         if durable.is_some() {
             delivery.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         }
-        let outcome = mailbox.push(delivery, &self.limits, online);
-        if let (Some(d), Enqueued::Queued | Enqueued::QueuedEvictedQoS0 | Enqueued::QueuedOverLimit) =
-            (durable, outcome)
-        {
+        // Beyond the hard limit, an online persistent session's delivery waits on disk rather than be lost.
+        let spill = online && durable.is_some() && delivery.shared.is_none();
+        let outcome = mailbox.push(delivery, &self.limits, online, spill);
+        if let (Some(d), true) = (durable, outcome.is_queued()) {
             if let Some(queued) = mailbox.back() {
                 d.enqueue(&self.client_id, queued.seq, queued);
             }
-            if !online {
-                // The client is away: the delivery waits on disk, not in memory.
+            if !online || outcome == Enqueued::Spilled || mailbox.has_paged() {
+                // The client is away, the queue is beyond its hard limit, or older deliveries wait on disk
+                // (this one waits behind them, in order): on disk, not in memory.
                 mailbox.page_out_last();
             }
         }
         drop(mailbox);
         match outcome {
-            Enqueued::Queued | Enqueued::QueuedEvictedQoS0 | Enqueued::QueuedOverLimit => {
-                self.notify.notify_one()
-            }
+            Enqueued::Queued
+            | Enqueued::QueuedEvictedQoS0
+            | Enqueued::QueuedOverLimit
+            | Enqueued::Spilled => self.notify.notify_one(),
             Enqueued::DroppedQueueFull | Enqueued::DroppedOffline => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }

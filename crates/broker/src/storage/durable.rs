@@ -28,8 +28,13 @@ fn read_queue(
 ) -> Result<Vec<Delivery>, StoreError> {
     let (now, wall) = (Instant::now(), SystemTime::now());
     let mut records = Vec::with_capacity(wanted.len());
+    // Keys are in sequence order: a batch read back from a long queue stops after its last delivery.
+    let last = wanted.keys().copied().max().unwrap_or(0);
     store.scan(prefix, &mut |k, v| {
         let seq = keys::split_client_key(k).and_then(|(_, r)| keys::be_u64(r));
+        if seq.is_some_and(|seq| seq > last) {
+            return false;
+        }
         if let (Some(seq), Ok(q)) = (seq, QueueRecord::decode(v)) {
             if wanted.get(&seq) == Some(&q.message_id) {
                 records.push((seq, q));

@@ -10,7 +10,7 @@
 //! The window holds at most `window` messages (the peer's Receive Maximum, or the configured inflight limit
 //! for 3.x peers). Packet identifiers are allocated round-robin and never reused while their exchange is
 //! open [MQTT-2.2.1-3]. Entries stay in send order so a reconnecting session redelivers them in order, with
-//! DUP set on PUBLISH and PUBREL sent again for exchanges past PUBREC [MQTT-4.4.0-1].
+//! DUP set on PUBLISH and PUBREL sent again for exchanges past PUBREC [MQTT-4.4.0-1]: see [`resume`].
 //!
 //! A client's SUBSCRIBE and UNSUBSCRIBE packets draw from the same identifier space as its PUBLISH packets
 //! [MQTT-2.2.1-3]: [`Outbound::reserve_id`] holds an identifier for one until its SUBACK or UNSUBACK, outside
@@ -20,6 +20,10 @@ use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU16;
 
 use tern_codec::{QoS, ReasonCode};
+
+mod resume;
+
+pub use resume::Resend;
 
 /// Where an outbound exchange stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,12 +77,21 @@ pub struct Outbound<M> {
     /// Identifiers of `inflight` and reserved ones, for allocation without a scan.
     open_ids: HashSet<u16>,
     last_id: u16,
+    /// The last `unsent` exchanges are open but not sent again on this connection yet: they wait for room
+    /// in the window after [`Outbound::resume`]. New messages wait behind them.
+    unsent: usize,
 }
 
 impl<M> Outbound<M> {
     /// A window of at most `window` open exchanges (0 is treated as 1).
     pub fn new(window: u16) -> Self {
-        Outbound { window: window.max(1), inflight: VecDeque::new(), open_ids: HashSet::new(), last_id: 0 }
+        Outbound {
+            window: window.max(1),
+            inflight: VecDeque::new(),
+            open_ids: HashSet::new(),
+            last_id: 0,
+            unsent: 0,
+        }
     }
 
     /// Changes the window, e.g. to a reconnecting peer's Receive Maximum. Open exchanges stay open even if
@@ -100,9 +113,18 @@ impl<M> Outbound<M> {
         self.inflight.is_empty()
     }
 
-    /// Whether a new QoS 1/2 message must wait for the window [MQTT-4.9.0-2].
+    /// Whether a new QoS 1/2 message must wait for the window [MQTT-4.9.0-2], or for older exchanges still
+    /// to be sent again after [`Outbound::resume`] [MQTT-4.6.0-1].
     pub fn is_full(&self) -> bool {
-        self.inflight.len() >= usize::from(self.window)
+        self.room() == 0
+    }
+
+    /// How many new QoS 1/2 messages may start now.
+    pub fn room(&self) -> usize {
+        if self.unsent > 0 {
+            return 0;
+        }
+        usize::from(self.window).saturating_sub(self.inflight.len())
     }
 
     fn position(&self, id: NonZeroU16) -> Option<usize> {
@@ -116,6 +138,9 @@ impl<M> Outbound<M> {
     }
 
     fn remove_at(&mut self, pos: usize) -> Option<Inflight<M>> {
+        if pos >= self.inflight.len() - self.unsent {
+            self.unsent -= 1;
+        }
         let entry = self.inflight.remove(pos)?;
         self.open_ids.remove(&entry.packet_id.get());
         Some(entry)
@@ -170,10 +195,14 @@ impl<M> Outbound<M> {
     }
 
     /// Re-opens an exchange restored from storage or handed over from another connection, keeping its
-    /// packet identifier and state. Ignores the window (these were in flight already).
+    /// packet identifier and state. Ignores the window (these were in flight already). Nothing is sent:
+    /// [`Outbound::resume`] sends it again. Behind exchanges still waiting to be sent again, it waits too.
     pub fn restore(&mut self, entry: Inflight<M>) {
         self.open_ids.insert(entry.packet_id.get());
         self.inflight.push_back(entry);
+        if self.unsent > 0 {
+            self.unsent += 1;
+        }
     }
 
     /// A PUBACK arrived: the QoS 1 exchange is complete.
@@ -228,22 +257,29 @@ impl<M> Outbound<M> {
     /// identifiers are forgotten too.
     pub fn drain(&mut self) -> impl Iterator<Item = Inflight<M>> + '_ {
         self.open_ids.clear();
+        self.unsent = 0;
         self.inflight.drain(..)
     }
 
     /// Drops exchanges whose message `expired` says is stale, before they are sent again (MQTT 5.0 message
     /// expiry). Exchanges past PUBREC are kept: the peer already has the message.
     pub fn retain_unexpired(&mut self, mut expired: impl FnMut(&M) -> bool) -> usize {
-        let before = self.inflight.len();
-        let open_ids = &mut self.open_ids;
-        self.inflight.retain(|e| {
-            let keep = e.message.as_ref().is_none_or(|m| !expired(m));
-            if !keep {
-                open_ids.remove(&e.packet_id.get());
+        self.discard(|e| e.message.as_ref().is_some_and(&mut expired)).len()
+    }
+
+    /// Ends, without acknowledgement, the exchanges `discard` picks (e.g. messages a new connection may no
+    /// longer receive) and returns them in send order. Their packet identifiers are free again.
+    pub fn discard(&mut self, mut discard: impl FnMut(&Inflight<M>) -> bool) -> Vec<Inflight<M>> {
+        let mut dropped = Vec::new();
+        let mut pos = 0;
+        while pos < self.inflight.len() {
+            if discard(&self.inflight[pos]) {
+                dropped.extend(self.remove_at(pos));
+            } else {
+                pos += 1;
             }
-            keep
-        });
-        before - self.inflight.len()
+        }
+        dropped
     }
 }
 
