@@ -312,3 +312,76 @@ async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
     assert!(Client::connect(with(&alice)).await.is_err());
     Client::connect(with(&bob)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remembered_grant_is_lost_at_once_by_a_reload_that_revokes_it() {
+    let (broker, files) = broker(ACL, "allow_anonymous false\n").await;
+    let port = broker.port(0);
+    let (alice, mut events) = connect(user(port, "alice")).await;
+    alice.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+    let (bob, _e) = connect(user(port, "bob")).await;
+    // alice's connection has been allowed to write a/2 and to receive a/1.
+    publish(&bob, "a/1").await.unwrap();
+    assert_eq!(next_message(&mut events).await.topic, "a/1");
+    publish(&alice, "a/2").await.unwrap();
+    assert_eq!(next_message(&mut events).await.topic, "a/2");
+    // Now only b/# is hers: the `#` subscription stays (b/# is readable), a/# is neither written nor read.
+    write(&files.acl, "user alice\ntopic readwrite b/#\n\nuser bob\ntopic readwrite #\n");
+    broker.reload().unwrap();
+    assert_eq!(publish(&alice, "a/2").await, Err(DENIED));
+    publish(&bob, "a/1").await.unwrap();
+    publish(&bob, "b/1").await.unwrap();
+    // Both come from bob in this order: had a/1 been delivered, it would arrive first.
+    assert_eq!(next_message(&mut events).await.topic, "b/1");
+}
+
+/// Allows everything and counts the questions it is asked.
+#[derive(Debug, Default)]
+struct Counting {
+    publish: std::sync::atomic::AtomicUsize,
+    receive: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.publish.load(SeqCst), self.receive.load(SeqCst))
+    }
+}
+
+impl tern_broker::auth::Authorizer for Counting {
+    fn can_publish(&self, _: &tern_broker::auth::ClientInfo<'_>, _: &str) -> bool {
+        self.publish.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+    fn can_subscribe(&self, _: &tern_broker::auth::ClientInfo<'_>, _: &str) -> bool {
+        true
+    }
+    fn can_receive(&self, _: &tern_broker::auth::ClientInfo<'_>, _: &str) -> bool {
+        self.receive.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_asks_the_authorizer_once_per_topic_until_the_next_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let counting = std::sync::Arc::new(Counting::default());
+    let authorizer = counting.clone();
+    let conf = "listener 1 127.0.0.1\nallow_anonymous true\n";
+    let broker = start_with(dir.path(), conf, |b| b.with_authorizer(authorizer)).await;
+    let (client, mut events) = connect(v5(broker.port(0), "c")).await;
+    client.subscribe("t/#", QoS::AtLeastOnce).await.unwrap();
+    for _ in 0..3 {
+        publish(&client, "t/1").await.unwrap();
+        assert_eq!(next_message(&mut events).await.topic, "t/1");
+    }
+    assert_eq!(counting.counts(), (1, 1));
+    // A reload makes the answers stale (the authorizer set in code stays in force): asked again, once.
+    broker.reload().unwrap();
+    for _ in 0..2 {
+        publish(&client, "t/1").await.unwrap();
+        assert_eq!(next_message(&mut events).await.topic, "t/1");
+    }
+    assert_eq!(counting.counts(), (2, 2));
+}

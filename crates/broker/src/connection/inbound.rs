@@ -13,7 +13,8 @@ use tern_proto::{InboundPublish, PubRecOutcome};
 use tracing::info;
 
 use super::{Connection, Exit};
-use crate::auth::{is_reserved_for_publish, ClientInfo};
+use crate::auth::cache::Check;
+use crate::auth::is_reserved_for_publish;
 use crate::broker::NEVER_EXPIRES;
 use crate::message::Message;
 use crate::overload::RateExceeded;
@@ -86,10 +87,6 @@ impl Connection {
                 format!("[MQTT-2.1.2] a client does not send {:?}", other.packet_type()),
             )),
         }
-    }
-
-    fn client_info(&self) -> ClientInfo<'_> {
-        ClientInfo { client_id: &self.client_id, username: self.username.as_deref() }
     }
 
     /// The reason string for an ack, if the client wants problem information [MQTT-3.1.2-29].
@@ -236,7 +233,7 @@ impl Connection {
         }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
-        if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
+        if reserved || !self.authorized(Check::Publish, &topic) {
             // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
             self.ack_publish(
                 qos,
@@ -395,7 +392,7 @@ impl Connection {
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
             let filter = self.mount(&request.filter);
-            if !self.listener.security().authorizer.can_subscribe(&self.client_info(), &filter) {
+            if !self.authorized(Check::Subscribe, &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
                 continue;
             }
@@ -429,7 +426,7 @@ impl Connection {
             // Retained messages are not sent for a shared subscription [MQTT-3.8.4-..].
             if send_retained && parse_shared(&filter).is_none() {
                 for message in self.broker.retained_matching(&filter, now) {
-                    if !self.listener.security().authorizer.can_receive(&self.client_info(), &message.topic) {
+                    if !self.authorized(Check::Receive, &message.topic) {
                         continue;
                     }
                     // [MQTT-3.3.1-9] Retained messages sent on subscribe carry RETAIN = 1.

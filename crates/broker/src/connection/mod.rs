@@ -36,6 +36,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tracing::{debug, info};
 
+use crate::auth::cache::{Check, DecisionCache};
 use crate::broker::BrokerShared;
 use crate::clients::ConnectedClient;
 use crate::listener::ListenerContext;
@@ -158,6 +159,8 @@ pub(crate) struct Connection {
     held: held::Held,
     /// Packets handled since the task last let others run (see `FRAMES_PER_TURN`).
     frames_since_yield: u32,
+    /// The authorizer's answers, until the next reload.
+    decisions: DecisionCache,
 }
 
 /// Serves one network connection from its first byte to its last.
@@ -349,6 +352,7 @@ where
         rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
         held: held::Held::new(broker.durable.as_ref()),
         frames_since_yield: 0,
+        decisions: DecisionCache::default(),
         context: cx,
         broker,
     });
@@ -521,17 +525,30 @@ impl Connection {
                 .map_err(|_| Exit::Kicked(ReasonCode::NOT_AUTHORIZED))?;
         }
         let filters: Vec<ByteString> = self.session.state.lock().subscriptions.keys().cloned().collect();
-        let security = self.listener.security();
-        let client =
-            crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
         for filter in filters {
-            if !security.authorizer.can_subscribe(&client, &filter) {
+            if !self.authorized(Check::Subscribe, &filter) {
                 self.broker.router.unsubscribe(&filter, &self.client_id);
                 self.session.state.lock().subscriptions.remove(&filter);
             }
         }
         self.session.save(0);
         Ok(())
+    }
+
+    /// Whether the rules in force allow `check` on `topic` (or filter) for this client; the answer is
+    /// remembered until the next reload.
+    fn authorized(&mut self, check: Check, topic: &str) -> bool {
+        let generation = self.listener.generation();
+        let Connection { decisions, listener, client_id, username, .. } = self;
+        decisions.decide(generation, check, topic, || {
+            let security = listener.security();
+            let client = crate::auth::ClientInfo { client_id, username: username.as_deref() };
+            match check {
+                Check::Publish => security.authorizer.can_publish(&client, topic),
+                Check::Subscribe => security.authorizer.can_subscribe(&client, topic),
+                Check::Receive => security.authorizer.can_receive(&client, topic),
+            }
+        })
     }
 
     /// A client's topic or filter as the broker sees it: with the listener's mount point in front.

@@ -10,6 +10,7 @@ pub mod websocket;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,9 @@ pub struct ListenerContext {
     pub protocol: Protocol,
     tls: ArcSwapOption<TlsAcceptor>,
     security: ArcSwap<Security>,
+    /// Bumped by every reload, after the new security is in force: authorization answers a connection
+    /// remembers are valid for one generation only (see [`crate::auth::cache`]).
+    generation: AtomicU64,
     /// Take the user name from the client certificate's common name (or whole subject).
     pub identity_as_username: Option<IdentitySource>,
     /// Prefix of every topic this listener's clients see.
@@ -96,6 +100,12 @@ impl ListenerContext {
         self.security.load()
     }
 
+    /// The generation of the security in force. Read before the security itself: an answer computed from
+    /// newer rules than its generation says is only thrown away sooner.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Reads the listener's certificates again, without applying them: a reload applies every listener's
     /// new settings only when all of them could be read.
     pub fn prepare_reload(
@@ -110,6 +120,7 @@ impl ListenerContext {
     pub fn apply_reload(&self, prepared: PreparedReload) {
         self.tls.store(prepared.tls.map(Arc::new));
         self.security.store(Arc::new(prepared.security));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -157,6 +168,7 @@ impl ListenerContext {
             protocol: config.protocol,
             tls: ArcSwapOption::new(tls.map(Arc::new)),
             security: ArcSwap::from_pointee(security),
+            generation: AtomicU64::new(0),
             identity_as_username,
             mount_point: config.mount_point.clone().filter(|m| !m.is_empty()),
             use_username_as_clientid: config.use_username_as_clientid,

@@ -65,10 +65,15 @@ fn load(path: &Path) -> Result<Config, String> {
 /// Writes `conf` (mosquitto.conf syntax; `listener N 127.0.0.1` lines with distinct small N) to
 /// `dir/mosquitto.conf` and starts a broker from it.
 pub async fn start(dir: &Path, conf: &str) -> TestBroker {
+    start_with(dir, conf, |broker| broker).await
+}
+
+/// [`start`], with the broker set up by `setup` in code first (an authorizer of the test's own...).
+pub async fn start_with(dir: &Path, conf: &str, setup: impl FnOnce(Broker) -> Broker) -> TestBroker {
     let config_path = dir.join("mosquitto.conf");
     std::fs::write(&config_path, conf).unwrap();
     let config = load(&config_path).unwrap();
-    let running = Broker::new(tern_test_support::in_memory(config)).start().await.unwrap();
+    let running = setup(Broker::new(tern_test_support::in_memory(config))).start().await.unwrap();
     let addrs = running.local_addrs().to_vec();
     TestBroker { running, addrs, config_path }
 }
