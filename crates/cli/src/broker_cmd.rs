@@ -171,7 +171,11 @@ fn reload(broker: &RunningBroker, args: &BrokerArgs, sinks: &LogSinks) -> Result
     let result =
         configuration(args).and_then(|(config, _)| broker.reload(&config).map_err(anyhow::Error::from));
     match result {
-        Ok(()) => Ok("configuration reloaded".to_owned()),
+        Ok(reloaded) if reloaded.needs_restart.is_empty() => Ok("configuration reloaded".to_owned()),
+        Ok(reloaded) => Ok(format!(
+            "configuration reloaded; needs a restart to take effect: {}",
+            reloaded.needs_restart.join(", ")
+        )),
         Err(e) => {
             let why = crate::error_chain(&e);
             tracing::error!("Reload failed, previous configuration stays in force: {why}");

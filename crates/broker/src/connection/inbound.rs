@@ -158,12 +158,11 @@ impl Connection {
                 return Err(self.rate_exceeded(exceeded));
             }
         }
-        let limits = &self.broker.config.limits;
         if publish.qos.as_u8() > self.listener.max_qos {
             // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
             return Err(Exit::violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above the server's Maximum QoS"));
         }
-        if publish.retain && !limits.retain_available {
+        if publish.retain && !self.announced.retain_available {
             return Err(Exit::violation(
                 ReasonCode::RETAIN_NOT_SUPPORTED,
                 "[MQTT-3.2.2-14] retain is not available",
@@ -203,6 +202,7 @@ impl Connection {
                 publish.payload.len()
             );
         }
+        let limits = self.broker.limits.current();
         let size_limit = limits.message_size_limit;
         if size_limit > 0 && publish.payload.len() > size_limit as usize {
             self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
@@ -300,7 +300,7 @@ impl Connection {
 
     /// Why a new subscription to `filter` is refused by the overload limits, if it is.
     fn subscription_limit(&self, filter: &str) -> Option<ReasonCode> {
-        let limits = &self.broker.config.limits;
+        let limits = self.broker.limits.current();
         let inner = match parse_shared(filter) {
             Some(Ok(shared)) => shared.filter,
             _ => filter,
@@ -355,7 +355,7 @@ impl Connection {
         if !self.version.is_v5() {
             return Ok(());
         }
-        let limits = &self.broker.config.limits;
+        let limits = &self.announced;
         if !limits.subscription_identifiers_available
             && !subscribe.properties.subscription_identifiers.is_empty()
         {
@@ -372,7 +372,7 @@ impl Connection {
 
     /// The reason a subscription to `filter` is of a kind this broker was configured not to offer, if it is.
     fn unavailable_subscription(&self, filter: &str) -> Option<ReasonCode> {
-        let limits = &self.broker.config.limits;
+        let limits = &self.announced;
         let inner = match parse_shared(filter) {
             Some(_) if !limits.shared_subscription_available => {
                 return Some(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)

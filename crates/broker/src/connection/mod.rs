@@ -39,6 +39,7 @@ use tracing::{debug, info};
 use crate::auth::cache::{Check, DecisionCache};
 use crate::broker::BrokerShared;
 use crate::clients::ConnectedClient;
+use crate::config::LimitsConfig;
 use crate::listener::ListenerContext;
 use crate::overload::RateLimit;
 use crate::session::{Control, ControlReceiver, Delivery, ParkedState, Session};
@@ -161,6 +162,10 @@ pub(crate) struct Connection {
     frames_since_yield: u32,
     /// The authorizer's answers, until the next reload.
     decisions: DecisionCache,
+    /// The limits this connection's CONNACK announced (Maximum Packet Size, Receive Maximum, what is
+    /// available): a reload does not change them under the client's feet. Other limits are read from
+    /// `broker.limits` at each check.
+    announced: Arc<LimitsConfig>,
 }
 
 /// Serves one network connection from its first byte to its last.
@@ -194,7 +199,9 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let max_packet = broker.config.limits.max_packet_size;
+    // What this connection's CONNACK announces, kept for its lifetime (a reload changes it for new ones).
+    let announced = broker.limits.snapshot();
+    let max_packet = announced.max_packet_size;
     let verbose = broker.config.log.verbose;
     let peer = cx.peer;
     let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
@@ -279,7 +286,7 @@ where
         )
         .await;
     broker.resume_stored(&attachment.session, accepted.session_expiry, &mut attachment.parked).await;
-    let connack = connect::connack(&broker, &cx.listener, &accepted, attachment.session_present);
+    let connack = connect::connack(&broker, &announced, &cx.listener, &accepted, attachment.session_present);
     let connect = accepted.connect;
     let v = connect.protocol;
     if verbose || broker.config.log.connection_messages {
@@ -307,7 +314,7 @@ where
     ));
     broker.clients.register(record.clone());
 
-    let limits = &broker.config.limits;
+    let limits = &*announced;
     let window =
         connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
     // Receive Maximum is a 5.0 promise made in CONNACK; a 3.x client was never told one and may leave as
@@ -352,6 +359,7 @@ where
         rate: RateLimit::new(limits.max_publish_rate, limits.max_publish_bytes_rate, Instant::now()),
         held: held::Held::new(broker.durable.as_ref()),
         frames_since_yield: 0,
+        announced: announced.clone(),
         decisions: DecisionCache::default(),
         context: cx,
         broker,

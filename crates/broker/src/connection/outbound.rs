@@ -31,7 +31,7 @@ impl Connection {
         }
         let session = self.session.clone();
         let mut batch = Vec::new();
-        let max_bytes = self.broker.config.limits.max_inflight_bytes;
+        let max_bytes = self.broker.limits.current().max_inflight_bytes;
         while self.wbuf.len() < WRITE_HIGH_WATER {
             let mut free = usize::from(self.outbound.window()).saturating_sub(self.outbound.len());
             // `max_inflight_bytes`: QoS 1/2 payload bytes in flight (at least one message always goes).
