@@ -273,12 +273,16 @@ async fn a_bad_certificate_changes_nothing_and_a_good_one_serves_new_connections
     assert_eq!(next_message(&mut events).await.topic, "tls/after");
 }
 
+/// A CRL put in force by a reload refuses new connections with the certificates it revokes, and
+/// disconnects the clients already connected with them (v5: DISCONNECT 0x87; 3.1.1: closed); clients with
+/// other certificates stay connected.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new(dir.path(), "ca");
     let server = ca.server("server");
     let (alice, bob) = (ca.client("alice", "alice"), ca.client("bob", "bob"));
+    let carol = ca.client("carol", "carol");
     let crl = dir.path().join("ca.crl");
     ca.crl(&crl, &[]);
     let conf = format!(
@@ -300,9 +304,15 @@ async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
             .version(ProtocolVersion::V5)
             .transport(Transport::Tls(tls))
     };
-    Client::connect(with(&alice)).await.unwrap();
-    ca.crl(&crl, &[&alice]);
+    let (_alice_open, mut alice_events) = connect(with(&alice).client_id("alice")).await;
+    let (_carol_open, mut carol_events) =
+        connect(with(&carol).client_id("carol").version(ProtocolVersion::V311)).await;
+    let (bob_open, _e) = connect(with(&bob).client_id("bob")).await;
+    ca.crl(&crl, &[&alice, &carol]);
     broker.reload().unwrap();
+    assert_eq!(disconnected(&mut alice_events).await, Some(0x87));
+    assert_eq!(disconnected(&mut carol_events).await, None);
+    assert!(still_connected(&bob_open).await);
     assert!(Client::connect(with(&alice)).await.is_err());
     Client::connect(with(&bob)).await.unwrap();
     // A CRL that does not parse changes nothing.

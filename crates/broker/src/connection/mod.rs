@@ -61,6 +61,8 @@ pub struct ConnectionContext {
     pub peer: Option<SocketAddr>,
     /// The user name taken from the client certificate (`use_identity_as_username`).
     pub certificate_username: Option<String>,
+    /// The certificate chain the client presented in the TLS handshake, checked again on reload.
+    pub certificates: Option<crate::listener::tls::PeerCertificates>,
     /// Accepted past `max_connections` only to be told so: CONNACK 0x97 Quota exceeded (3.x: server
     /// unavailable), then close.
     pub over_quota: bool,
@@ -519,9 +521,19 @@ impl Connection {
         }
     }
 
-    /// After a reload: authenticates again with the credentials of CONNECT and drops subscriptions the new
-    /// rules no longer allow. A client that is no longer allowed in is disconnected (v5: 0x87).
+    /// After a reload: checks the client certificate against the CAs and CRLs in force, authenticates again
+    /// with the credentials of CONNECT and drops subscriptions the new rules no longer allow. A client that
+    /// is no longer allowed in is disconnected (v5: 0x87; 3.x: closed).
     async fn recheck(&mut self) -> Result<(), Exit> {
+        if let Some(verifier) = self.listener.client_verifier() {
+            if let Err(why) = crate::listener::tls::recheck(&*verifier, self.context.certificates.as_ref()) {
+                info!(
+                    "Client {} disconnected: its certificate is no longer accepted: {why}.",
+                    self.client_id
+                );
+                return Err(Exit::Kicked(ReasonCode::NOT_AUTHORIZED));
+            }
+        }
         if let Some(method) = &self.auth_method {
             // Enhanced authentication cannot be replayed without the client: the method must still be offered.
             if self.listener.security().enhanced.get(method).is_none() {

@@ -18,7 +18,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -46,7 +45,7 @@ pub enum ListenerError {
 pub struct ListenerContext {
     pub port: u16,
     pub protocol: Protocol,
-    tls: ArcSwapOption<TlsAcceptor>,
+    tls: ArcSwapOption<tls::ListenerTls>,
     security: ArcSwap<Security>,
     /// Bumped by every reload, after the new security is in force: authorization answers a connection
     /// remembers are valid for one generation only (see [`crate::auth::cache`]).
@@ -77,11 +76,11 @@ impl std::fmt::Debug for ListenerContext {
 }
 
 impl ListenerContext {
-    fn tls_for(config: &ListenerConfig) -> Result<Option<TlsAcceptor>, ListenerError> {
+    fn tls_for(config: &ListenerConfig) -> Result<Option<tls::ListenerTls>, ListenerError> {
         config
             .tls
             .as_ref()
-            .map(|t| tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source }))
+            .map(|t| tls::listener_tls(t).map_err(|source| ListenerError::Tls { port: config.port, source }))
             .transpose()
     }
 
@@ -98,6 +97,12 @@ impl ListenerContext {
     /// The security in force, without taking a reference count (for per-message checks).
     pub fn security(&self) -> arc_swap::Guard<Arc<Security>> {
         self.security.load()
+    }
+
+    /// The check of client certificates in force (the CA and CRLs of the last reload), if the listener asks
+    /// for client certificates.
+    pub fn client_verifier(&self) -> Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+        self.tls.load().as_ref().and_then(|t| t.client_verifier.clone())
     }
 
     /// The generation of the security in force. Read before the security itself: an answer computed from
@@ -126,7 +131,7 @@ impl ListenerContext {
 
 /// A listener's settings read by a reload, not yet in force.
 pub struct PreparedReload {
-    tls: Option<TlsAcceptor>,
+    tls: Option<tls::ListenerTls>,
     security: Security,
 }
 
@@ -393,17 +398,26 @@ async fn serve_transport(
     listener: Arc<ListenerContext>,
     over_quota: bool,
 ) {
-    let mut cx =
-        ConnectionContext { peer, certificate_username: None, listener: listener.clone(), over_quota };
-    let acceptor = listener.tls.load_full();
-    let stream: BoxedStream = match acceptor.as_deref() {
-        Some(acceptor) => {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(stream))).await {
+    let mut cx = ConnectionContext {
+        peer,
+        certificate_username: None,
+        certificates: None,
+        listener: listener.clone(),
+        over_quota,
+    };
+    let tls_settings = listener.tls.load_full();
+    let stream: BoxedStream = match tls_settings.as_deref() {
+        Some(settings) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(settings.acceptor.accept(stream))).await {
                 Ok(Ok(tls)) => {
+                    // Kept (a few kilobytes, shared) to be checked again when a reload brings new CAs or CRLs.
+                    cx.certificates = tls.get_ref().1.peer_certificates().map(|chain| {
+                        chain.iter().map(|c| c.clone().into_owned()).collect::<tls::PeerCertificates>()
+                    });
                     if let Some(source) = listener.identity_as_username {
                         // Without a usable identity the CONNECT is refused, as Mosquitto refuses it: CONNACK
                         // "bad user name or password".
-                        let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                        let cert = cx.certificates.as_deref().and_then(<[_]>::first);
                         cx.certificate_username = cert
                             .and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject));
                     }
