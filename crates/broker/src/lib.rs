@@ -27,6 +27,7 @@
 //! - [`admin`]: the operators' HTTP listener (metrics, health, JSON admin API)
 //! - [`clients`]: connected clients as operators see them
 //! - [`overload`]: accept rate, publish rates, memory high-water mark
+//! - [`preflight`]: a configuration checked as start-up would use it, short of binding
 
 pub mod admin;
 pub mod auth;
@@ -39,6 +40,7 @@ pub mod listener;
 pub mod message;
 pub mod metrics;
 pub mod overload;
+pub mod preflight;
 pub mod retained;
 pub mod router;
 pub mod session;
