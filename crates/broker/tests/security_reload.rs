@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use tern_client::{Client, Disconnect, ProtocolVersion, QoS, ReasonCode, TlsOptions, Transport};
-use tern_test_support::pki::Ca;
+use tern_test_support::pki::{Ca, CertFiles};
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
@@ -273,6 +273,18 @@ async fn a_bad_certificate_changes_nothing_and_a_good_one_serves_new_connections
     assert_eq!(next_message(&mut events).await.topic, "tls/after");
 }
 
+/// Options for a v5 client of `port` over TLS, trusting `server_ca`, presenting `cert`.
+fn with_certificate(server_ca: &Ca, port: u16, cert: &CertFiles) -> tern_client::ConnectOptions {
+    let tls = TlsOptions {
+        ca_file: Some(server_ca.cert_path.clone()),
+        client_cert: Some((cert.cert.clone(), cert.key.clone())),
+        ..TlsOptions::default()
+    };
+    tern_client::ConnectOptions::new("localhost", port)
+        .version(ProtocolVersion::V5)
+        .transport(Transport::Tls(tls))
+}
+
 /// A CRL put in force by a reload refuses new connections with the certificates it revokes, and
 /// disconnects the clients already connected with them (v5: DISCONNECT 0x87; 3.1.1: closed); clients with
 /// other certificates stay connected.
@@ -294,16 +306,7 @@ async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
         crl.display()
     );
     let broker = start(dir.path(), &conf).await;
-    let with = |cert: &tern_test_support::pki::CertFiles| {
-        let tls = TlsOptions {
-            ca_file: Some(ca.cert_path.clone()),
-            client_cert: Some((cert.cert.clone(), cert.key.clone())),
-            ..TlsOptions::default()
-        };
-        tern_client::ConnectOptions::new("localhost", broker.port(0))
-            .version(ProtocolVersion::V5)
-            .transport(Transport::Tls(tls))
-    };
+    let with = |cert: &CertFiles| with_certificate(&ca, broker.port(0), cert);
     let (_alice_open, mut alice_events) = connect(with(&alice).client_id("alice")).await;
     let (_carol_open, mut carol_events) =
         connect(with(&carol).client_id("carol").version(ProtocolVersion::V311)).await;
@@ -394,4 +397,32 @@ async fn a_connection_asks_the_authorizer_once_per_topic_until_the_next_reload()
         assert_eq!(next_message(&mut events).await.topic, "t/1");
     }
     assert_eq!(counting.counts(), (2, 2));
+}
+
+/// A reload that replaces the CA of client certificates disconnects the clients whose certificate it did
+/// not sign, though their user name came from that certificate (`use_identity_as_username`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_no_longer_trusts_a_certificate_disconnects_its_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_ca, new_ca) = (Ca::new(dir.path(), "old-ca"), Ca::new(dir.path(), "new-ca"));
+    let server = old_ca.server("server");
+    let alice = old_ca.client("alice", "alice");
+    let cafile = dir.path().join("clients-ca.crt");
+    std::fs::copy(&old_ca.cert_path, &cafile).unwrap();
+    let conf = format!(
+        "listener 1 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n\
+         use_identity_as_username true\nallow_anonymous false\n",
+        cafile.display(),
+        server.cert.display(),
+        server.key.display()
+    );
+    let broker = start(dir.path(), &conf).await;
+    let (open, mut events) = connect(with_certificate(&old_ca, broker.port(0), &alice)).await;
+    // A reload that changes nothing keeps it.
+    broker.reload().unwrap();
+    assert!(still_connected(&open).await);
+    std::fs::copy(&new_ca.cert_path, &cafile).unwrap();
+    broker.reload().unwrap();
+    assert_eq!(disconnected(&mut events).await, Some(0x87));
+    assert!(Client::connect(with_certificate(&old_ca, broker.port(0), &alice)).await.is_err());
 }
