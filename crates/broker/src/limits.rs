@@ -4,13 +4,16 @@
 //! without breaking a promise live here, behind an [`ArcSwap`]; the rest is compared with the new file and
 //! reported as needing a restart, never silently ignored.
 //!
-//! | limit | after a reload |
-//! |---|---|
-//! | `message_size_limit`, `max_topic_levels`, `max_subscriptions_per_client`, `max_inflight_bytes` | every connection, from the next packet |
-//! | `max_queued_messages`, `max_queued_bytes`, `queue_qos0_messages` | every session, from the next message queued |
-//! | `persistent_client_expiration` | sessions that go offline from then on |
-//! | `max_client_id_length`, `max_keepalive`, `max_packet_size`, `max_inflight_messages`, `retain_available`, `wildcard_subscription_available`, `shared_subscription_available`, `subscription_identifiers_available`, `max_publish_rate`, `max_publish_bytes_rate` | new connections: an open one keeps what its CONNACK announced (Maximum Packet Size, Receive Maximum, the "available" flags), which the client relies on |
-//! | `max_connections`, `max_connection_rate`, `memory_high_water`, `shared_subscription_policy`, `max_qos`, `max_topic_alias` | a restart |
+//! When each reloaded limit applies (the table operators read is in docs/configuration.md):
+//! - at every check, from the next packet or message: `message_size_limit`, `max_topic_levels`,
+//!   `max_subscriptions_per_client`, `max_inflight_bytes`, the queue limits (through the one
+//!   [`SharedQueueLimits`] handle every session holds), `persistent_client_expiration`;
+//! - to new connections only: what CONNACK announces or a connection sets up once (`max_packet_size`,
+//!   `max_inflight_messages`, `max_keepalive`, `max_client_id_length`, the `*_available` flags, the publish
+//!   rates): an open connection keeps the promises its CONNACK made;
+//! - at a restart: `max_connections`, `max_connection_rate`, `memory_high_water`,
+//!   `shared_subscription_policy`, `max_qos`, `max_topic_alias` (held by semaphores, the router and the
+//!   listeners), and the settings [`needing_restart`] lists.
 
 use std::sync::Arc;
 

@@ -410,7 +410,7 @@ async fn serve_transport(
         Some(settings) => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(settings.acceptor.accept(stream))).await {
                 Ok(Ok(tls)) => {
-                    // Kept (a few kilobytes, shared) to be checked again when a reload brings new CAs or CRLs.
+                    // Kept (a few kilobytes) to be checked again when a reload brings new CAs or CRLs.
                     cx.certificates = tls.get_ref().1.peer_certificates().map(|chain| {
                         chain.iter().map(|c| c.clone().into_owned()).collect::<tls::PeerCertificates>()
                     });
