@@ -23,13 +23,14 @@ use tracing::{debug, info};
 use crate::auth::{Authorizer, ClientInfo};
 use crate::clients::ClientDirectory;
 use crate::config::Config;
+use crate::limits::LiveLimits;
 use crate::listener::ListenerContext;
 use crate::message::Message;
 use crate::overload::{ConnectionGate, MemoryWatch};
 use crate::retained::RetainedIndex;
 use crate::router::{RouteOutcome, Router};
 use crate::session::{
-    Attached, Control, ControlSender, Delivery, ParkedState, QueueLimits, Session, SessionRegistry,
+    Attached, Control, ControlSender, Delivery, ParkedState, Session, SessionRegistry, SharedQueueLimits,
 };
 use crate::stats::{DropReason, Stats};
 use crate::storage::record::{self, WillRecord};
@@ -52,7 +53,10 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 /// State shared by all connections.
 #[derive(Debug)]
 pub struct BrokerShared {
+    /// The configuration the broker started with; the limits a reload changes are in `limits`.
     pub config: Config,
+    /// The `[limits]` in force.
+    pub limits: LiveLimits,
     pub router: Router,
     pub retained: RwLock<RetainedIndex<Arc<Message>>>,
     pub sessions: SessionRegistry,
@@ -147,6 +151,7 @@ impl BrokerShared {
             reload: ReloadSlot::default(),
             durable: None,
             listeners: OnceLock::new(),
+            limits: LiveLimits::new(&config.limits),
             config,
         }
     }
@@ -182,14 +187,9 @@ impl BrokerShared {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn queue_limits(&self) -> QueueLimits {
-        let l = &self.config.limits;
-        QueueLimits {
-            // 0 is no limit, as in Mosquitto (and documented for `max_queued_messages`).
-            max_messages: if l.max_queued_messages == 0 { usize::MAX } else { l.max_queued_messages },
-            max_bytes: l.max_queued_bytes,
-            queue_qos0_offline: l.queue_qos0_messages,
-        }
+    /// The queue limits in force, shared by every session.
+    pub fn queue_limits(&self) -> SharedQueueLimits {
+        self.limits.queue()
     }
 
     /// Stores (or clears) a retained message [MQTT-3.3.1-5], [MQTT-3.3.1-6]: a retained PUBLISH with an
@@ -239,7 +239,7 @@ impl BrokerShared {
             self.stats.drop(DropReason::Memory, 1);
             return RouteOutcome::default();
         }
-        if message.retain && self.config.limits.retain_available {
+        if message.retain && self.limits.current().retain_available {
             self.store_retained(&message);
         }
         let started = Instant::now();
@@ -381,7 +381,7 @@ impl BrokerShared {
         }
         session.save(wall_now_ms());
         let mut mailbox = session.mailbox.lock();
-        if !self.config.limits.queue_qos0_messages {
+        if !self.limits.current().queue_qos0_messages {
             mailbox.retain(|d| d.qos != tern_codec::QoS::AtMostOnce);
         }
         if session.durable().is_some() {
@@ -417,7 +417,7 @@ impl BrokerShared {
     /// How long an offline session lives: its expiry interval, capped by `persistent_client_expiration`.
     pub(crate) fn effective_expiry(&self, expiry_interval: u32) -> Option<Duration> {
         let own = (expiry_interval != NEVER_EXPIRES).then(|| Duration::from_secs(u64::from(expiry_interval)));
-        match (own, self.config.limits.persistent_client_expiration) {
+        match (own, self.limits.current().persistent_client_expiration) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

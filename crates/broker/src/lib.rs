@@ -13,6 +13,7 @@
 //! # Layout
 //! - [`config`]: the validated configuration, from mosquitto.conf or TOML
 //! - [`listener`]: sockets, accept loop, connection limits
+//! - [`limits`]: the limits in force, and what a reload changes
 //! - `connection`: one client's connection — handshake, packets in, deliveries out
 //! - [`session`]: sessions, their queues, the registry; takeover and expiry live in [`broker`]
 //! - [`router`]: the subscription index and fan-out, shared subscriptions
@@ -26,6 +27,7 @@
 //! - [`admin`]: the operators' HTTP listener (metrics, health, JSON admin API)
 //! - [`clients`]: connected clients as operators see them
 //! - [`overload`]: accept rate, publish rates, memory high-water mark
+//! - [`preflight`]: a configuration checked as start-up would use it, short of binding
 
 pub mod admin;
 pub mod auth;
@@ -33,10 +35,12 @@ pub mod broker;
 pub mod clients;
 pub mod config;
 mod connection;
+pub mod limits;
 pub mod listener;
 pub mod message;
 pub mod metrics;
 pub mod overload;
+pub mod preflight;
 pub mod retained;
 pub mod router;
 pub mod session;
@@ -50,7 +54,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use broker::BrokerShared;
 use config::Config;
@@ -245,6 +249,14 @@ pub enum ReloadError {
     ListenersChanged(String),
 }
 
+/// What a reload put in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Changed settings left as they were until a restart (`max_connections`, `[persistence]`, a
+    /// listener's `mount_point (port 1883)`...).
+    pub needs_restart: Vec<String>,
+}
+
 /// A broker that is accepting connections.
 #[derive(Debug)]
 pub struct RunningBroker {
@@ -261,10 +273,11 @@ pub struct RunningBroker {
 
 impl RunningBroker {
     /// Re-reads password files, ACL files and certificates for every listener of `config` and puts them in
-    /// force without dropping connections; connected clients are then checked again and those no longer
-    /// allowed are disconnected. All or nothing: if any file cannot be used, nothing changes (fail closed:
-    /// the previous rules stay in force) and the error names it.
-    pub fn reload(&self, config: &Config) -> Result<(), ReloadError> {
+    /// force without dropping connections, with the `[limits]` a reload may change (see [`limits`]);
+    /// connected clients are then checked again and those no longer allowed are disconnected. All or
+    /// nothing: if any file cannot be used, nothing changes (fail closed: the previous rules stay in force)
+    /// and the error names it. Settings that only a restart changes are named in the answer (and logged).
+    pub fn reload(&self, config: &Config) -> Result<Reloaded, ReloadError> {
         let listeners = config.effective_listeners();
         let same = listeners.len() == self.contexts.len()
             && listeners.iter().zip(&self.contexts).all(|(new, (old, _))| {
@@ -281,6 +294,8 @@ impl RunningBroker {
             let security = self.overrides.security_for(config, l)?;
             prepared.push(context.prepare_reload(l, security)?);
         }
+        let needs_restart = limits::needing_restart(&self.shared.config, config);
+        self.shared.limits.reload(&self.shared.config.limits, &config.limits);
         for (p, (_, context)) in prepared.into_iter().zip(&self.contexts) {
             context.apply_reload(p);
         }
@@ -290,8 +305,11 @@ impl RunningBroker {
                 let _ = control.send(session::Control::Recheck);
             }
         }
-        info!("Reloaded security settings for {} listener(s).", self.contexts.len());
-        Ok(())
+        info!("Reloaded security settings for {} listener(s), and limits.", self.contexts.len());
+        if !needs_restart.is_empty() {
+            warn!("Changed settings that need a restart to take effect: {}.", needs_restart.join(", "));
+        }
+        Ok(Reloaded { needs_restart })
     }
 
     /// Sends MQTT 5 clients to another server (MQTT 5.0 section 4.11), or stops doing so with `None`:

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use tern_client::{Client, Disconnect, ProtocolVersion, QoS, ReasonCode, TlsOptions, Transport};
-use tern_test_support::pki::Ca;
+use tern_test_support::pki::{Ca, CertFiles};
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
@@ -273,12 +273,28 @@ async fn a_bad_certificate_changes_nothing_and_a_good_one_serves_new_connections
     assert_eq!(next_message(&mut events).await.topic, "tls/after");
 }
 
+/// Options for a v5 client of `port` over TLS, trusting `server_ca`, presenting `cert`.
+fn with_certificate(server_ca: &Ca, port: u16, cert: &CertFiles) -> tern_client::ConnectOptions {
+    let tls = TlsOptions {
+        ca_file: Some(server_ca.cert_path.clone()),
+        client_cert: Some((cert.cert.clone(), cert.key.clone())),
+        ..TlsOptions::default()
+    };
+    tern_client::ConnectOptions::new("localhost", port)
+        .version(ProtocolVersion::V5)
+        .transport(Transport::Tls(tls))
+}
+
+/// A CRL put in force by a reload refuses new connections with the certificates it revokes, and
+/// disconnects the clients already connected with them (v5: DISCONNECT 0x87; 3.1.1: closed); clients with
+/// other certificates stay connected.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new(dir.path(), "ca");
     let server = ca.server("server");
     let (alice, bob) = (ca.client("alice", "alice"), ca.client("bob", "bob"));
+    let carol = ca.client("carol", "carol");
     let crl = dir.path().join("ca.crl");
     ca.crl(&crl, &[]);
     let conf = format!(
@@ -290,19 +306,16 @@ async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
         crl.display()
     );
     let broker = start(dir.path(), &conf).await;
-    let with = |cert: &tern_test_support::pki::CertFiles| {
-        let tls = TlsOptions {
-            ca_file: Some(ca.cert_path.clone()),
-            client_cert: Some((cert.cert.clone(), cert.key.clone())),
-            ..TlsOptions::default()
-        };
-        tern_client::ConnectOptions::new("localhost", broker.port(0))
-            .version(ProtocolVersion::V5)
-            .transport(Transport::Tls(tls))
-    };
-    Client::connect(with(&alice)).await.unwrap();
-    ca.crl(&crl, &[&alice]);
+    let with = |cert: &CertFiles| with_certificate(&ca, broker.port(0), cert);
+    let (_alice_open, mut alice_events) = connect(with(&alice).client_id("alice")).await;
+    let (_carol_open, mut carol_events) =
+        connect(with(&carol).client_id("carol").version(ProtocolVersion::V311)).await;
+    let (bob_open, _e) = connect(with(&bob).client_id("bob")).await;
+    ca.crl(&crl, &[&alice, &carol]);
     broker.reload().unwrap();
+    assert_eq!(disconnected(&mut alice_events).await, Some(0x87));
+    assert_eq!(disconnected(&mut carol_events).await, None);
+    assert!(still_connected(&bob_open).await);
     assert!(Client::connect(with(&alice)).await.is_err());
     Client::connect(with(&bob)).await.unwrap();
     // A CRL that does not parse changes nothing.
@@ -311,4 +324,105 @@ async fn a_crl_put_in_force_by_a_reload_refuses_the_certificates_it_revokes() {
     assert!(error.contains(&crl.display().to_string()), "{error}");
     assert!(Client::connect(with(&alice)).await.is_err());
     Client::connect(with(&bob)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remembered_grant_is_lost_at_once_by_a_reload_that_revokes_it() {
+    let (broker, files) = broker(ACL, "allow_anonymous false\n").await;
+    let port = broker.port(0);
+    let (alice, mut events) = connect(user(port, "alice")).await;
+    alice.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+    let (bob, _e) = connect(user(port, "bob")).await;
+    // alice's connection has been allowed to write a/2 and to receive a/1.
+    publish(&bob, "a/1").await.unwrap();
+    assert_eq!(next_message(&mut events).await.topic, "a/1");
+    publish(&alice, "a/2").await.unwrap();
+    assert_eq!(next_message(&mut events).await.topic, "a/2");
+    // Now only b/# is hers: the `#` subscription stays (b/# is readable), a/# is neither written nor read.
+    write(&files.acl, "user alice\ntopic readwrite b/#\n\nuser bob\ntopic readwrite #\n");
+    broker.reload().unwrap();
+    assert_eq!(publish(&alice, "a/2").await, Err(DENIED));
+    publish(&bob, "a/1").await.unwrap();
+    publish(&bob, "b/1").await.unwrap();
+    // Both come from bob in this order: had a/1 been delivered, it would arrive first.
+    assert_eq!(next_message(&mut events).await.topic, "b/1");
+}
+
+/// Allows everything and counts the questions it is asked.
+#[derive(Debug, Default)]
+struct Counting {
+    publish: std::sync::atomic::AtomicUsize,
+    receive: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.publish.load(SeqCst), self.receive.load(SeqCst))
+    }
+}
+
+impl tern_broker::auth::Authorizer for Counting {
+    fn can_publish(&self, _: &tern_broker::auth::ClientInfo<'_>, _: &str) -> bool {
+        self.publish.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+    fn can_subscribe(&self, _: &tern_broker::auth::ClientInfo<'_>, _: &str) -> bool {
+        true
+    }
+    fn can_receive(&self, _: &tern_broker::auth::ClientInfo<'_>, _: &str) -> bool {
+        self.receive.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_asks_the_authorizer_once_per_topic_until_the_next_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let counting = std::sync::Arc::new(Counting::default());
+    let authorizer = counting.clone();
+    let conf = "listener 1 127.0.0.1\nallow_anonymous true\n";
+    let broker = start_with(dir.path(), conf, |b| b.with_authorizer(authorizer)).await;
+    let (client, mut events) = connect(v5(broker.port(0), "c")).await;
+    client.subscribe("t/#", QoS::AtLeastOnce).await.unwrap();
+    for _ in 0..3 {
+        publish(&client, "t/1").await.unwrap();
+        assert_eq!(next_message(&mut events).await.topic, "t/1");
+    }
+    assert_eq!(counting.counts(), (1, 1));
+    // A reload makes the answers stale (the authorizer set in code stays in force): asked again, once.
+    broker.reload().unwrap();
+    for _ in 0..2 {
+        publish(&client, "t/1").await.unwrap();
+        assert_eq!(next_message(&mut events).await.topic, "t/1");
+    }
+    assert_eq!(counting.counts(), (2, 2));
+}
+
+/// A reload that replaces the CA of client certificates disconnects the clients whose certificate it did
+/// not sign, though their user name came from that certificate (`use_identity_as_username`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_no_longer_trusts_a_certificate_disconnects_its_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_ca, new_ca) = (Ca::new(dir.path(), "old-ca"), Ca::new(dir.path(), "new-ca"));
+    let server = old_ca.server("server");
+    let alice = old_ca.client("alice", "alice");
+    let cafile = dir.path().join("clients-ca.crt");
+    std::fs::copy(&old_ca.cert_path, &cafile).unwrap();
+    let conf = format!(
+        "listener 1 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n\
+         use_identity_as_username true\nallow_anonymous false\n",
+        cafile.display(),
+        server.cert.display(),
+        server.key.display()
+    );
+    let broker = start(dir.path(), &conf).await;
+    let (open, mut events) = connect(with_certificate(&old_ca, broker.port(0), &alice)).await;
+    // A reload that changes nothing keeps it.
+    broker.reload().unwrap();
+    assert!(still_connected(&open).await);
+    std::fs::copy(&new_ca.cert_path, &cafile).unwrap();
+    broker.reload().unwrap();
+    assert_eq!(disconnected(&mut events).await, Some(0x87));
+    assert!(Client::connect(with_certificate(&old_ca, broker.port(0), &alice)).await.is_err());
 }

@@ -1,10 +1,10 @@
 //! `tern broker`: run the MQTT broker, with `mosquitto`'s flags.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use tern_broker::config::{Config, ListenerConfig};
+use tern_broker::config::{Config, ListenerConfig, Places};
 use tern_broker::{Broker, RunningBroker};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
@@ -26,7 +26,8 @@ pub struct BrokerArgs {
     /// Print the effective configuration in Tern's TOML format and exit.
     #[arg(long)]
     pub print_config: bool,
-    /// Check the configuration file and exit: 0 if it is valid, 1 with the problems otherwise.
+    /// Check the configuration as start-up would, short of binding (the password, ACL, certificate, key
+    /// and CRL files it names are read) and exit: 0 if it is usable, 1 with the problems otherwise.
     #[arg(long)]
     pub test_config: bool,
     /// Serve Prometheus /metrics, health probes and the admin API on this address (e.g. 127.0.0.1:9883).
@@ -39,12 +40,17 @@ pub struct BrokerArgs {
 
 /// The configuration the arguments describe.
 fn configuration(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>)> {
-    let (mut config, notices) = match &args.config {
+    configuration_with_places(args).map(|(config, notices, _)| (config, notices))
+}
+
+/// [`configuration`], with where the file's directives are.
+fn configuration_with_places(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>, Places)> {
+    let (mut config, notices, places) = match &args.config {
         Some(path) => {
-            let (config, notices) = Config::load_with_notices(path)?;
-            (config, notices.iter().map(ToString::to_string).collect())
+            let (config, notices, places) = Config::load_with_places(path)?;
+            (config, notices.iter().map(ToString::to_string).collect(), places)
         }
-        None => (Config::default(), Vec::new()),
+        None => (Config::default(), Vec::new(), Places::default()),
     };
     if let Some(port) = args.port {
         if config.listeners.is_empty() {
@@ -65,18 +71,27 @@ fn configuration(args: &BrokerArgs) -> anyhow::Result<(Config, Vec<String>)> {
     if let Some(token) = &args.http_token {
         config.http.token = Some(token.clone());
     }
-    Ok((config, notices))
+    Ok((config, notices, places))
+}
+
+/// `--test-config`: the file parses, and start-up would find every file it names usable.
+fn test_config(args: &BrokerArgs) -> anyhow::Result<()> {
+    let (config, _, places) = configuration_with_places(args)?;
+    let name = args.config.as_ref().map_or("default".into(), |p| p.display().to_string());
+    let problems = tern_broker::preflight::check(&config, Path::new(&name), &places);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::bail!("{}", lines.join("\n"));
+    }
+    println!("{name}: configuration OK");
+    Ok(())
 }
 
 pub fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    let (config, notices) = configuration(&args)?;
     if args.test_config {
-        println!(
-            "{}: configuration OK",
-            args.config.as_ref().map_or("default".into(), |p| p.display().to_string())
-        );
-        return Ok(());
+        return test_config(&args);
     }
+    let (config, notices) = configuration(&args)?;
     if args.print_config {
         print!("{}", config.to_toml()?);
         return Ok(());
@@ -171,7 +186,11 @@ fn reload(broker: &RunningBroker, args: &BrokerArgs, sinks: &LogSinks) -> Result
     let result =
         configuration(args).and_then(|(config, _)| broker.reload(&config).map_err(anyhow::Error::from));
     match result {
-        Ok(()) => Ok("configuration reloaded".to_owned()),
+        Ok(reloaded) if reloaded.needs_restart.is_empty() => Ok("configuration reloaded".to_owned()),
+        Ok(reloaded) => Ok(format!(
+            "configuration reloaded; needs a restart to take effect: {}",
+            reloaded.needs_restart.join(", ")
+        )),
         Err(e) => {
             let why = crate::error_chain(&e);
             tracing::error!("Reload failed, previous configuration stays in force: {why}");

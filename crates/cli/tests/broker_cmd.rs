@@ -1,4 +1,5 @@
 //! `tern broker` as an operator runs it: the binary built by cargo, on a free port, over real sockets.
+#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
@@ -144,4 +145,136 @@ fn verbose_logs_never_show_passwords_or_payloads() {
     assert!(log.contains("u'alice'"), "the user name is logged: {log}");
     assert!(!log.contains("password-marker-9c2e"), "password logged: {log}");
     assert!(!log.contains("payload-marker-7f3a"), "payload logged: {log}");
+}
+
+/// A directory of files for `--test-config`: a password file (alice), an ACL file, a CA with a server
+/// certificate and an empty CRL, and the configuration using them.
+struct Files {
+    dir: tempfile::TempDir,
+    ca: tern_test_support::pki::Ca,
+    server: tern_test_support::pki::CertFiles,
+}
+
+impl Files {
+    fn new() -> Files {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = tern_test_support::pki::Ca::new(dir.path(), "ca");
+        let server = ca.server("server");
+        ca.crl(&dir.path().join("ca.crl"), &[]);
+        std::fs::write(dir.path().join("acl"), "user alice\ntopic readwrite a/#\n").unwrap();
+        let passwd = dir.path().join("passwd").display().to_string();
+        let out =
+            std::process::Command::new(TERN).args(["passwd", "-c", "-b", &passwd, "alice", "pw"]).output();
+        assert!(out.as_ref().is_ok_and(|o| o.status.success()), "{out:?}");
+        Files { dir, ca, server }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// A configuration using every file, each directive on the line its comment says.
+    fn conf(&self) -> String {
+        format!(
+            "allow_anonymous false\n\
+             password_file {}\n\
+             acl_file {}\n\
+             listener 8883 127.0.0.1\n\
+             cafile {}\n\
+             certfile {}\n\
+             keyfile {}\n\
+             crlfile {}\n",
+            self.path("passwd"),
+            self.path("acl"),
+            self.ca.cert_path.display(),
+            self.server.cert.display(),
+            self.server.key.display(),
+            self.path("ca.crl"),
+        )
+    }
+
+    /// `tern broker --test-config -c` on `conf`: the exit code and what was said.
+    fn test_config(&self, conf: &str) -> (Option<i32>, String) {
+        let file = self.path("tern.conf");
+        std::fs::write(&file, conf).unwrap();
+        let out =
+            std::process::Command::new(TERN).args(["broker", "--test-config", "-c", &file]).output().unwrap();
+        let said =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), said)
+    }
+
+    /// What `--test-config` says when `file` (one of those the configuration names) holds `text`.
+    fn with_broken(&self, file: &str, text: &str) -> (Option<i32>, String) {
+        std::fs::write(file, text).unwrap();
+        self.test_config(&self.conf())
+    }
+}
+
+#[test]
+fn test_config_reads_every_file_the_configuration_names() {
+    let files = Files::new();
+    let (code, said) = files.test_config(&files.conf());
+    assert_eq!((code, said), (Some(0), format!("{}: configuration OK\n", files.path("tern.conf"))));
+}
+
+#[test]
+fn test_config_reports_a_bad_password_file_line_at_its_directive() {
+    let files = Files::new();
+    let passwd = files.path("passwd");
+    let (code, said) = files.with_broken(&passwd, "alice\n");
+    assert_eq!(code, Some(1));
+    let expected =
+        format!("{}:2: password_file: {passwd}:1: expected user:password_hash", files.path("tern.conf"));
+    assert!(said.contains(&expected), "{said}");
+}
+
+#[test]
+fn test_config_reports_a_bad_acl_line_and_an_unreadable_acl_file_at_their_directive() {
+    let files = Files::new();
+    let acl = files.path("acl");
+    let (code, said) = files.with_broken(&acl, "user alice\ntopic raed a/#\n");
+    assert_eq!(code, Some(1));
+    assert!(said.contains(&format!("{}:3: acl_file: {acl}:2: ", files.path("tern.conf"))), "{said}");
+    std::fs::remove_file(&acl).unwrap();
+    let (code, said) = files.test_config(&files.conf());
+    assert_eq!(code, Some(1));
+    assert!(said.contains(&format!("{}:3: acl_file: cannot read {acl}", files.path("tern.conf"))), "{said}");
+}
+
+#[test]
+fn test_config_reports_unusable_certificates_keys_and_crls_at_their_directive() {
+    let files = Files::new();
+    let conf = files.path("tern.conf");
+    let other = files.ca.server("other");
+    // A key that is not the certificate's.
+    let key = files.server.key.display().to_string();
+    let (code, said) = files.with_broken(&key, &std::fs::read_to_string(&other.key).unwrap());
+    assert_eq!(code, Some(1));
+    assert!(said.contains(&format!("{conf}:6: certfile: ")), "{said}");
+    // A key file that holds no key.
+    let (_, said) = files.with_broken(&key, "not a key\n");
+    assert!(said.contains(&format!("{conf}:7: keyfile: {key}: no private key found")), "{said}");
+    // A matching pair again, from now on.
+    std::fs::copy(&other.key, &key).unwrap();
+    std::fs::copy(&other.cert, &files.server.cert).unwrap();
+    // A CRL that does not parse.
+    let crl = files.path("ca.crl");
+    let (code, said) =
+        files.with_broken(&crl, "-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n");
+    assert_eq!(code, Some(1));
+    assert!(said.contains(&format!("{conf}:8: crlfile: ")), "{said}");
+    // A CA file that is not there.
+    std::fs::remove_file(&files.ca.cert_path).unwrap();
+    let (_, said) = files.test_config(&files.conf());
+    assert!(said.contains(&format!("{conf}:5: cafile: reading {}", files.ca.cert_path.display())), "{said}");
+}
+
+#[test]
+fn test_config_reports_listeners_that_cannot_be_bound_together() {
+    let files = Files::new();
+    let (code, said) = files.test_config("listener 1883\nallow_anonymous true\nlistener 1883 127.0.0.1\n");
+    assert_eq!(code, Some(1));
+    let expected = format!("{}:3: listener: port 1883 is bound on all interfaces", files.path("tern.conf"));
+    assert!(said.contains(&expected), "{said}");
 }

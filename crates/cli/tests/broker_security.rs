@@ -29,23 +29,35 @@ fn test_config(sample: &str) -> std::process::Output {
 }
 
 #[test]
-fn test_config_accepts_every_valid_sample() {
-    for sample in [
-        "debian.conf",
-        "legacy-port.conf",
-        "limits.conf",
-        "local-only.conf",
-        "per-listener.conf",
-        "tern.toml",
-        "tls-mutual.conf",
-        "websockets.conf",
+fn test_config_accepts_a_valid_sample_that_names_no_file() {
+    let out = test_config("local-only.conf");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tests/configs/local-only.conf: configuration OK\n");
+}
+
+/// The other valid samples name files of a real installation (`/etc/mosquitto/passwd`...): they parse,
+/// and `--test-config` then reports each file that cannot be read at the line of its directive.
+#[test]
+fn test_config_reports_the_files_a_valid_sample_names_that_cannot_be_read() {
+    for (sample, first) in [
+        ("debian.conf", "tests/configs/debian.d/00-local.conf:3: password_file: /etc/mosquitto/passwd"),
+        ("legacy-port.conf", "tests/configs/legacy-port.conf:3: cafile: reading /etc/mosquitto/ca.crt"),
+        ("limits.conf", "tests/configs/limits.conf:13: password_file: /etc/mosquitto/passwd"),
+        ("per-listener.conf", "tests/configs/per-listener.conf:12: password_file: /etc/mosquitto/passwd"),
+        ("tern.toml", "tests/configs/tern.toml: listener #2: password_file: /etc/tern/passwd"),
+        ("tls-mutual.conf", "tests/configs/tls-mutual.conf:5: acl_file: cannot read /etc/mosquitto/acl"),
+        (
+            "websockets.conf",
+            "tests/configs/websockets.conf:10: cafile: reading /etc/mosquitto/ca_certificates",
+        ),
     ] {
         let out = test_config(sample);
-        assert_eq!(out.status.code(), Some(0), "{sample}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("tests/configs/{sample}: configuration OK\n")
-        );
+        assert_eq!(out.status.code(), Some(1), "{sample}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with(&format!("Error: {first}")), "{sample}: {stderr}");
+        // Nothing but missing files: the syntax is fine.
+        assert!(stderr.lines().all(|l| l.contains("No such file")), "{sample}: {stderr}");
+        assert!(out.stdout.is_empty(), "{sample}");
     }
 }
 

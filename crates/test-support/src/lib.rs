@@ -46,3 +46,14 @@ pub use raw::{
     connect_packet, pid, publish_packet, qos_options, subscribe_packet, Event, RawClient, TIMEOUT,
 };
 pub use server::{AnyBroker, BrokerKind, BROKER_KINDS};
+
+/// Waits until `cond` holds, checking every 20 ms for at most 5 s.
+pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cond()
+}

@@ -6,11 +6,13 @@
 //!
 //! # Layout
 //! - [`acl`]: mosquitto-compatible ACL files
+//! - [`cache`]: a connection's memory of authorization answers, until the next reload
 //! - [`enhanced`]: MQTT 5.0 enhanced authentication (AUTH exchanges), [`scram`]: SCRAM-SHA-512
 //! - [`files`]: password file + ACL file security per listener
 //! - [`password`]: mosquitto-compatible password files and the hashes they hold
 
 pub mod acl;
+pub mod cache;
 pub mod enhanced;
 pub mod files;
 pub mod password;
@@ -53,12 +55,18 @@ pub struct ClientInfo<'a> {
 }
 
 /// Decides what a connected client may do.
+///
+/// Answers must depend only on the client and the topic: each connection remembers them (see [`cache`])
+/// until the next reload of the configuration, which makes every remembered answer stale at once. An
+/// authorizer whose rules change by themselves (a database, an HTTP back-end) should have the broker
+/// reloaded when they do, or its changes reach connected clients only as their cache turns over.
 pub trait Authorizer: Send + Sync + Debug {
     /// May the client publish to `topic`?
     fn can_publish(&self, client: &ClientInfo<'_>, topic: &str) -> bool;
     /// May the client subscribe to `filter` at all (some message it matches may be readable)?
     fn can_subscribe(&self, client: &ClientInfo<'_>, filter: &str) -> bool;
-    /// May the client receive a message published to `topic`? Checked for every delivery.
+    /// May the client receive a message published to `topic`? Checked for every delivery (the answer
+    /// remembered per connection, as above).
     fn can_receive(&self, client: &ClientInfo<'_>, topic: &str) -> bool;
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::mosquitto::{self, Notice};
+use super::mosquitto::{self, Notice, Places};
 use super::{toml, Config, ConfigError};
 
 impl Config {
@@ -17,11 +17,17 @@ impl Config {
     /// [`Config::load`], also returning the mosquitto.conf directives accepted without effect, for the
     /// broker to log at start-up.
     pub fn load_with_notices(path: impl AsRef<Path>) -> Result<(Config, Vec<Notice>), ConfigError> {
+        Self::load_with_places(path).map(|(config, notices, _)| (config, notices))
+    }
+
+    /// [`Config::load_with_notices`], also returning where the directives that name files were written
+    /// (mosquitto.conf only: a TOML file gives no places).
+    pub fn load_with_places(path: impl AsRef<Path>) -> Result<(Config, Vec<Notice>, Places), ConfigError> {
         let path = path.as_ref();
         let bytes =
             std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         if is_toml(path) {
-            Ok((Self::from_toml_bytes(&bytes, path)?, Vec::new()))
+            Ok((Self::from_toml_bytes(&bytes, path)?, Vec::new(), Places::default()))
         } else {
             Self::from_mosquitto_bytes(&bytes, path)
         }
@@ -35,7 +41,7 @@ impl Config {
     /// Parses and validates mosquitto.conf text; `path` names it in error messages (and files it
     /// includes with `include_dir` are read from disk).
     pub fn from_mosquitto_str(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        Self::from_mosquitto_bytes(text.as_bytes(), path.as_ref()).map(|(config, _)| config)
+        Self::from_mosquitto_bytes(text.as_bytes(), path.as_ref()).map(|(config, ..)| config)
     }
 
     /// The [effective](Config::effective) configuration as Tern's TOML format, every setting spelled
@@ -50,10 +56,10 @@ impl Config {
         Ok(config)
     }
 
-    fn from_mosquitto_bytes(bytes: &[u8], path: &Path) -> Result<(Config, Vec<Notice>), ConfigError> {
+    fn from_mosquitto_bytes(bytes: &[u8], path: &Path) -> Result<(Config, Vec<Notice>, Places), ConfigError> {
         let parsed = mosquitto::parse_bytes(bytes, path)?;
         match parsed.config.validate() {
-            Ok(()) => Ok((parsed.config, parsed.notices)),
+            Ok(()) => Ok((parsed.config, parsed.notices, parsed.places)),
             Err(ConfigError::Invalid(mut found)) => {
                 // Name the `listener` line each problem concerns.
                 for invalid in &mut found {

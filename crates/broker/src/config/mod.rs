@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, DirectiveProblem, Invalid, Location, Problem, Scope};
 pub use http::HttpConfig;
-pub use mosquitto::Notice;
+pub use mosquitto::{Notice, Places};
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -51,6 +51,27 @@ pub(crate) struct Parsed {
     /// Where each of `config.listeners` was declared (`None` for the default and local-only ones).
     pub listener_at: Vec<Option<Location>>,
     pub notices: Vec<Notice>,
+    /// Where the directives that name files were written.
+    pub places: Places,
+}
+
+/// Where the file-naming directives of a mosquitto.conf (`password_file`, `certfile`...) were written, so
+/// that a problem found in the file they name can point at the directive too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Places {
+    global: HashMap<&'static str, Location>,
+    /// By index in `Config::listeners`; `"listener"` is the listener line itself.
+    listeners: Vec<HashMap<&'static str, Location>>,
+}
+
+impl Places {
+    /// Where `directive` was written for the listener of that index (`None`: a global directive).
+    pub fn of(&self, listener: Option<usize>, directive: &str) -> Option<&Location> {
+        match listener {
+            None => self.global.get(directive),
+            Some(i) => self.listeners.get(i).and_then(|l| l.get(directive)),
+        }
+    }
 }
 
 /// Parses the text of the main file `path` (files it includes are read from disk).
@@ -229,6 +250,7 @@ impl Parser {
                 drafts.push(draft);
             }
         }
+        let places = places(&self.once, &self.listeners, drafts.len());
         drafts.extend(self.listeners);
 
         let per_listener = self.config.per_listener_settings;
@@ -254,7 +276,7 @@ impl Parser {
         if let Some(types) = self.log_types {
             self.config.log.types = types;
         }
-        Ok(Parsed { config: self.config, listener_at, notices: self.notices })
+        Ok(Parsed { config: self.config, listener_at, notices: self.notices, places })
     }
 }
 
@@ -275,4 +297,31 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
+}
+
+/// Where the single-valued directives were written, by the index their listener has in the assembled
+/// configuration: the `defaults` copies of the default listener (one, or two local-only ones) first, then
+/// the `listener` lines in order.
+fn places(once: &HashMap<(Key, &'static str), Location>, listeners: &[Draft], defaults: usize) -> Places {
+    let count = defaults + listeners.len();
+    let mut places = Places { global: HashMap::new(), listeners: vec![HashMap::new(); count] };
+    for ((key, directive), at) in once {
+        let indexes = match key {
+            Key::Global => {
+                places.global.insert(directive, at.clone());
+                continue;
+            }
+            Key::Target(Target::Default) => 0..defaults,
+            Key::Target(Target::Listener(i)) => defaults + i..defaults + i + 1,
+        };
+        for i in indexes {
+            places.listeners[i].insert(directive, at.clone());
+        }
+    }
+    for (i, draft) in listeners.iter().enumerate() {
+        if let Some(at) = &draft.at {
+            places.listeners[defaults + i].insert("listener", at.clone());
+        }
+    }
+    places
 }

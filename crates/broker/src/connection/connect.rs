@@ -93,7 +93,7 @@ pub(crate) async fn accept(
 ) -> Result<Accepted, Refusal> {
     let v = connect.protocol;
     let security = &broker.config.security;
-    let limits = &broker.config.limits;
+    let limits = broker.limits.current();
     let refuse = |rc: ReasonCode| Refusal::ConnAck(v, rc);
 
     if let Some(will) = &connect.will {
@@ -240,13 +240,13 @@ fn generate_client_id(prefix: &str) -> String {
 /// The CONNACK for an accepted CONNECT, with the MQTT 5.0 properties that tell the client our limits.
 pub(crate) fn connack(
     broker: &BrokerShared,
+    limits: &crate::config::LimitsConfig,
     listener: &crate::listener::ListenerContext,
     accepted: &Accepted,
     session_present: bool,
 ) -> ConnAck {
     let mut properties = Properties::default();
     if accepted.connect.protocol.is_v5() {
-        let limits = &broker.config.limits;
         if accepted.assigned_client_id {
             properties.assigned_client_identifier = Some(accepted.client_id.clone());
             // [MQTT-3.2.2-16]

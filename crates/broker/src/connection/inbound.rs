@@ -13,7 +13,8 @@ use tern_proto::{InboundPublish, PubRecOutcome};
 use tracing::info;
 
 use super::{Connection, Exit};
-use crate::auth::{is_reserved_for_publish, ClientInfo};
+use crate::auth::cache::Check;
+use crate::auth::is_reserved_for_publish;
 use crate::broker::NEVER_EXPIRES;
 use crate::message::Message;
 use crate::overload::RateExceeded;
@@ -88,10 +89,6 @@ impl Connection {
         }
     }
 
-    fn client_info(&self) -> ClientInfo<'_> {
-        ClientInfo { client_id: &self.client_id, username: self.username.as_deref() }
-    }
-
     /// The reason string for an ack, if the client wants problem information [MQTT-3.1.2-29].
     fn reason_properties(&self, reason: &str) -> Properties {
         let mut p = Properties::default();
@@ -161,12 +158,11 @@ impl Connection {
                 return Err(self.rate_exceeded(exceeded));
             }
         }
-        let limits = &self.broker.config.limits;
         if publish.qos.as_u8() > self.listener.max_qos {
             // [MQTT-3.2.2-11] More than the advertised Maximum QoS.
             return Err(Exit::violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above the server's Maximum QoS"));
         }
-        if publish.retain && !limits.retain_available {
+        if publish.retain && !self.announced.retain_available {
             return Err(Exit::violation(
                 ReasonCode::RETAIN_NOT_SUPPORTED,
                 "[MQTT-3.2.2-14] retain is not available",
@@ -206,6 +202,7 @@ impl Connection {
                 publish.payload.len()
             );
         }
+        let limits = self.broker.limits.current();
         let size_limit = limits.message_size_limit;
         if size_limit > 0 && publish.payload.len() > size_limit as usize {
             self.ack_publish(qos, packet_id, ReasonCode::QUOTA_EXCEEDED, "message_size_limit exceeded");
@@ -236,7 +233,7 @@ impl Connection {
         }
         let reserved = is_reserved_for_publish(&topic);
         let topic = self.mount(&topic);
-        if reserved || !self.listener.security().authorizer.can_publish(&self.client_info(), &topic) {
+        if reserved || !self.authorized(Check::Publish, &topic) {
             // v5: 0x87; 3.x: acknowledged and dropped, as Mosquitto does.
             self.ack_publish(
                 qos,
@@ -303,7 +300,7 @@ impl Connection {
 
     /// Why a new subscription to `filter` is refused by the overload limits, if it is.
     fn subscription_limit(&self, filter: &str) -> Option<ReasonCode> {
-        let limits = &self.broker.config.limits;
+        let limits = self.broker.limits.current();
         let inner = match parse_shared(filter) {
             Some(Ok(shared)) => shared.filter,
             _ => filter,
@@ -358,7 +355,7 @@ impl Connection {
         if !self.version.is_v5() {
             return Ok(());
         }
-        let limits = &self.broker.config.limits;
+        let limits = &self.announced;
         if !limits.subscription_identifiers_available
             && !subscribe.properties.subscription_identifiers.is_empty()
         {
@@ -375,7 +372,7 @@ impl Connection {
 
     /// The reason a subscription to `filter` is of a kind this broker was configured not to offer, if it is.
     fn unavailable_subscription(&self, filter: &str) -> Option<ReasonCode> {
-        let limits = &self.broker.config.limits;
+        let limits = &self.announced;
         let inner = match parse_shared(filter) {
             Some(_) if !limits.shared_subscription_available => {
                 return Some(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)
@@ -395,7 +392,7 @@ impl Connection {
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
             let filter = self.mount(&request.filter);
-            if !self.listener.security().authorizer.can_subscribe(&self.client_info(), &filter) {
+            if !self.authorized(Check::Subscribe, &filter) {
                 reason_codes.push(ReasonCode::NOT_AUTHORIZED);
                 continue;
             }
@@ -429,7 +426,7 @@ impl Connection {
             // Retained messages are not sent for a shared subscription [MQTT-3.8.4-..].
             if send_retained && parse_shared(&filter).is_none() {
                 for message in self.broker.retained_matching(&filter, now) {
-                    if !self.listener.security().authorizer.can_receive(&self.client_info(), &message.topic) {
+                    if !self.authorized(Check::Receive, &message.topic) {
                         continue;
                     }
                     // [MQTT-3.3.1-9] Retained messages sent on subscribe carry RETAIN = 1.

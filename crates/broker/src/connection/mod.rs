@@ -36,8 +36,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tracing::{debug, info};
 
+use crate::auth::cache::{Check, DecisionCache};
 use crate::broker::BrokerShared;
 use crate::clients::ConnectedClient;
+use crate::config::LimitsConfig;
 use crate::listener::ListenerContext;
 use crate::overload::RateLimit;
 use crate::session::{Control, ControlReceiver, Delivery, ParkedState, Session};
@@ -59,6 +61,8 @@ pub struct ConnectionContext {
     pub peer: Option<SocketAddr>,
     /// The user name taken from the client certificate (`use_identity_as_username`).
     pub certificate_username: Option<String>,
+    /// The certificate chain the client presented in the TLS handshake, checked again on reload.
+    pub certificates: Option<crate::listener::tls::PeerCertificates>,
     /// Accepted past `max_connections` only to be told so: CONNACK 0x97 Quota exceeded (3.x: server
     /// unavailable), then close.
     pub over_quota: bool,
@@ -167,6 +171,12 @@ pub(crate) struct Connection {
     held: held::Held,
     /// Packets handled since the task last let others run (see `FRAMES_PER_TURN`).
     frames_since_yield: u32,
+    /// The authorizer's answers, until the next reload.
+    decisions: DecisionCache,
+    /// The limits this connection's CONNACK announced (Maximum Packet Size, Receive Maximum, what is
+    /// available): a reload does not change them under the client's feet. Other limits are read from
+    /// `broker.limits` at each check.
+    announced: Arc<LimitsConfig>,
 }
 
 /// Serves one network connection from its first byte to its last.
@@ -200,7 +210,9 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let max_packet = broker.config.limits.max_packet_size;
+    // What this connection's CONNACK announces, kept for its lifetime (a reload changes it for new ones).
+    let announced = broker.limits.snapshot();
+    let max_packet = announced.max_packet_size;
     let verbose = broker.config.log.verbose;
     let peer = cx.peer;
     let peer_text = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
@@ -285,7 +297,7 @@ where
         )
         .await;
     broker.resume_stored(&attachment.session, accepted.session_expiry, &mut attachment.parked).await;
-    let connack = connect::connack(&broker, &cx.listener, &accepted, attachment.session_present);
+    let connack = connect::connack(&broker, &announced, &cx.listener, &accepted, attachment.session_present);
     let connect = accepted.connect;
     let v = connect.protocol;
     if verbose || broker.config.log.connection_messages {
@@ -313,7 +325,7 @@ where
     ));
     broker.clients.register(record.clone());
 
-    let limits = &broker.config.limits;
+    let limits = &*announced;
     let window =
         connect.properties.receive_maximum.unwrap_or(u16::MAX).min(limits.max_inflight_messages.max(1));
     // Receive Maximum is a 5.0 promise made in CONNACK; a 3.x client was never told one and may leave as
@@ -362,6 +374,8 @@ where
             .map(Box::new),
         held: held::Held::new(broker.durable.as_ref()),
         frames_since_yield: 0,
+        announced: announced.clone(),
+        decisions: DecisionCache::default(),
         context: cx,
         broker,
     });
@@ -524,9 +538,19 @@ impl Connection {
         }
     }
 
-    /// After a reload: authenticates again with the credentials of CONNECT and drops subscriptions the new
-    /// rules no longer allow. A client that is no longer allowed in is disconnected (v5: 0x87).
+    /// After a reload: checks the client certificate against the CAs and CRLs in force, authenticates again
+    /// with the credentials of CONNECT and drops subscriptions the new rules no longer allow. A client that
+    /// is no longer allowed in is disconnected (v5: 0x87; 3.x: closed).
     async fn recheck(&mut self) -> Result<(), Exit> {
+        if let Some(verifier) = self.listener.client_verifier() {
+            if let Err(why) = crate::listener::tls::recheck(&*verifier, self.context.certificates.as_ref()) {
+                info!(
+                    "Client {} disconnected: its certificate is no longer accepted: {why}.",
+                    self.client_id
+                );
+                return Err(Exit::Kicked(ReasonCode::NOT_AUTHORIZED));
+            }
+        }
         if let Some(method) = &self.auth_method {
             // Enhanced authentication cannot be replayed without the client: the method must still be offered.
             if self.listener.security().enhanced.get(method).is_none() {
@@ -538,17 +562,30 @@ impl Connection {
                 .map_err(|_| Exit::Kicked(ReasonCode::NOT_AUTHORIZED))?;
         }
         let filters: Vec<ByteString> = self.session.state.lock().subscriptions.keys().cloned().collect();
-        let security = self.listener.security();
-        let client =
-            crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() };
         for filter in filters {
-            if !security.authorizer.can_subscribe(&client, &filter) {
+            if !self.authorized(Check::Subscribe, &filter) {
                 self.broker.router.unsubscribe(&filter, &self.client_id);
                 self.session.state.lock().subscriptions.remove(&filter);
             }
         }
         self.session.save(0);
         Ok(())
+    }
+
+    /// Whether the rules in force allow `check` on `topic` (or filter) for this client; the answer is
+    /// remembered until the next reload.
+    fn authorized(&mut self, check: Check, topic: &str) -> bool {
+        let generation = self.listener.generation();
+        let Connection { decisions, listener, client_id, username, .. } = self;
+        decisions.decide(generation, check, topic, || {
+            let security = listener.security();
+            let client = crate::auth::ClientInfo { client_id, username: username.as_deref() };
+            match check {
+                Check::Publish => security.authorizer.can_publish(&client, topic),
+                Check::Subscribe => security.authorizer.can_subscribe(&client, topic),
+                Check::Receive => security.authorizer.can_receive(&client, topic),
+            }
+        })
     }
 
     /// A client's topic or filter as the broker sees it: with the listener's mount point in front.

@@ -8,6 +8,7 @@ use tern_codec::{Ack, Packet, ProtocolVersion, Publish, QoS};
 use tern_proto::{OutboundAlias, Resend};
 
 use super::{Connection, WRITE_HIGH_WATER};
+use crate::auth::cache::Check;
 use crate::session::Delivery;
 use crate::stats::{DropReason, Stats};
 
@@ -35,7 +36,7 @@ impl Connection {
         }
         let session = self.session.clone();
         let mut batch = Vec::new();
-        let max_bytes = self.broker.config.limits.max_inflight_bytes;
+        let max_bytes = self.broker.limits.current().max_inflight_bytes;
         while self.wbuf.len() < WRITE_HIGH_WATER {
             let mut free = self.outbound.room();
             // `max_inflight_bytes`: QoS 1/2 payload bytes in flight (at least one message always goes).
@@ -86,7 +87,7 @@ impl Connection {
         if message.is_expired(now) {
             return self.dequeue_stored(&delivery); // [MQTT-3.3.2-5] Expired messages are not delivered.
         }
-        if !self.listener.security().authorizer.can_receive(&self.client_info_ref(), &message.topic) {
+        if !self.authorized(Check::Receive, &message.topic) {
             return self.dequeue_stored(&delivery);
         }
         let mut publish = publish_for(self.version, &delivery, now);
@@ -122,10 +123,6 @@ impl Connection {
         Stats::add(&self.broker.stats.publish_sent, 1);
         self.broker.stats.publish_out(publish.qos, publish.payload.len());
         self.send_packet_after(lsn, &Packet::Publish(publish));
-    }
-
-    fn client_info_ref(&self) -> crate::auth::ClientInfo<'_> {
-        crate::auth::ClientInfo { client_id: &self.client_id, username: self.username.as_deref() }
     }
 
     fn dropped_too_large(&self) {

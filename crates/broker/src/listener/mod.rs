@@ -10,6 +10,7 @@ pub mod websocket;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -45,8 +45,11 @@ pub enum ListenerError {
 pub struct ListenerContext {
     pub port: u16,
     pub protocol: Protocol,
-    tls: ArcSwapOption<TlsAcceptor>,
+    tls: ArcSwapOption<tls::ListenerTls>,
     security: ArcSwap<Security>,
+    /// Bumped by every reload, after the new security is in force: authorization answers a connection
+    /// remembers are valid for one generation only (see [`crate::auth::cache`]).
+    generation: AtomicU64,
     /// Take the user name from the client certificate's common name (or whole subject).
     pub identity_as_username: Option<IdentitySource>,
     /// Prefix of every topic this listener's clients see.
@@ -73,11 +76,11 @@ impl std::fmt::Debug for ListenerContext {
 }
 
 impl ListenerContext {
-    fn tls_for(config: &ListenerConfig) -> Result<Option<TlsAcceptor>, ListenerError> {
+    fn tls_for(config: &ListenerConfig) -> Result<Option<tls::ListenerTls>, ListenerError> {
         config
             .tls
             .as_ref()
-            .map(|t| tls::acceptor(t).map_err(|source| ListenerError::Tls { port: config.port, source }))
+            .map(|t| tls::listener_tls(t).map_err(|source| ListenerError::Tls { port: config.port, source }))
             .transpose()
     }
 
@@ -96,6 +99,18 @@ impl ListenerContext {
         self.security.load()
     }
 
+    /// The check of client certificates in force (the CA and CRLs of the last reload), if the listener asks
+    /// for client certificates.
+    pub fn client_verifier(&self) -> Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+        self.tls.load().as_ref().and_then(|t| t.client_verifier.clone())
+    }
+
+    /// The generation of the security in force. Read before the security itself: an answer computed from
+    /// newer rules than its generation says is only thrown away sooner.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Reads the listener's certificates again, without applying them: a reload applies every listener's
     /// new settings only when all of them could be read.
     pub fn prepare_reload(
@@ -110,12 +125,13 @@ impl ListenerContext {
     pub fn apply_reload(&self, prepared: PreparedReload) {
         self.tls.store(prepared.tls.map(Arc::new));
         self.security.store(Arc::new(prepared.security));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 
 /// A listener's settings read by a reload, not yet in force.
 pub struct PreparedReload {
-    tls: Option<TlsAcceptor>,
+    tls: Option<tls::ListenerTls>,
     security: Security,
 }
 
@@ -157,6 +173,7 @@ impl ListenerContext {
             protocol: config.protocol,
             tls: ArcSwapOption::new(tls.map(Arc::new)),
             security: ArcSwap::from_pointee(security),
+            generation: AtomicU64::new(0),
             identity_as_username,
             mount_point: config.mount_point.clone().filter(|m| !m.is_empty()),
             use_username_as_clientid: config.use_username_as_clientid,
@@ -311,8 +328,13 @@ pub async fn accept_loop(
                 context.port
             );
         }
-        let cx =
-            ConnectionContext { peer, certificate_username: None, listener: context.clone(), over_quota };
+        let cx = ConnectionContext {
+            peer,
+            certificate_username: None,
+            certificates: None,
+            listener: context.clone(),
+            over_quota,
+        };
         let mut set = tasks.lock();
         reap(&mut set);
         if context.tls.load().is_none() && context.protocol == Protocol::Mqtt {
@@ -390,15 +412,19 @@ async fn serve_transport(
 ) {
     let listener = cx.listener.clone();
     let peer = cx.peer;
-    let acceptor = listener.tls.load_full();
-    let stream: BoxedStream = match acceptor.as_deref() {
-        Some(acceptor) => {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(stream))).await {
+    let tls_settings = listener.tls.load_full();
+    let stream: BoxedStream = match tls_settings.as_deref() {
+        Some(settings) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(settings.acceptor.accept(stream))).await {
                 Ok(Ok(tls)) => {
+                    // Kept (a few kilobytes) to be checked again when a reload brings new CAs or CRLs.
+                    cx.certificates = tls.get_ref().1.peer_certificates().map(|chain| {
+                        chain.iter().map(|c| c.clone().into_owned()).collect::<tls::PeerCertificates>()
+                    });
                     if let Some(source) = listener.identity_as_username {
                         // Without a usable identity the CONNECT is refused, as Mosquitto refuses it: CONNACK
                         // "bad user name or password".
-                        let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                        let cert = cx.certificates.as_deref().and_then(<[_]>::first);
                         cx.certificate_username = cert
                             .and_then(|c| tls::certificate_username(c, source == IdentitySource::Subject));
                     }

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{CipherSuite, RootCertStore, ServerConfig, SupportedCipherSuite};
 use tokio_rustls::TlsAcceptor;
@@ -135,8 +136,40 @@ fn restrict_suites(provider: &mut CryptoProvider, config: &TlsConfig) -> Result<
     Ok(())
 }
 
-/// Builds the acceptor for a TLS listener.
-pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+/// A TLS listener's handshake settings, and the check of client certificates they include (kept to check
+/// the certificates of open connections again when a reload brings a new CA or CRL).
+#[derive(Clone)]
+pub struct ListenerTls {
+    pub acceptor: TlsAcceptor,
+    /// `None` when client certificates are not asked for (no `cafile`/`capath`).
+    pub client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl std::fmt::Debug for ListenerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerTls").field("client_verifier", &self.client_verifier.is_some()).finish()
+    }
+}
+
+/// A client's certificate chain, as presented in its handshake: the client's own certificate first.
+pub type PeerCertificates = Arc<[CertificateDer<'static>]>;
+
+/// Why a client's certificate is no longer accepted, if it is not: checked again with `verifier` (the
+/// listener's CA and CRLs in force) as if the client connected now. A client without a certificate is
+/// refused if the verifier now requires one.
+pub fn recheck(verifier: &dyn ClientCertVerifier, chain: Option<&PeerCertificates>) -> Result<(), String> {
+    match chain.and_then(|c| c.split_first()) {
+        Some((end_entity, intermediates)) => verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        None if verifier.client_auth_mandatory() => Err("a client certificate is now required".into()),
+        None => Ok(()),
+    }
+}
+
+/// Builds the acceptor for a TLS listener, with the client certificate verifier it uses.
+pub fn listener_tls(config: &TlsConfig) -> Result<ListenerTls, TlsError> {
     let mut provider = rustls::crypto::ring::default_provider();
     restrict_suites(&mut provider, config)?;
     let provider = Arc::new(provider);
@@ -148,6 +181,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut client_verifier = None;
     let builder = if config.cafile.is_some() || config.capath.is_some() {
         let roots = client_roots(config)?;
         let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
@@ -162,6 +196,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
             let files = files.iter().filter_map(|f| f.as_ref().map(|f| f.display().to_string()));
             TlsError::Unusable { files: files.collect::<Vec<_>>().join(", "), reason: e.to_string() }
         })?;
+        client_verifier = Some(verifier.clone());
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
@@ -173,7 +208,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
                 reason: e.to_string(),
             }
         })?;
-    Ok(TlsAcceptor::from(Arc::new(server)))
+    Ok(ListenerTls { acceptor: TlsAcceptor::from(Arc::new(server)), client_verifier })
 }
 
 /// The user name a client certificate stands for: its subject's common name (`use_identity_as_username`)

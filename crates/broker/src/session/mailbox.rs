@@ -22,6 +22,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use tern_codec::QoS;
 
 use crate::message::Message;
@@ -57,6 +59,34 @@ pub struct QueueLimits {
     pub max_bytes: usize,
     /// Queue QoS 0 messages while the client is offline.
     pub queue_qos0_offline: bool,
+}
+
+/// The queue limits in force, one handle shared by every session: a reload stores new limits once and
+/// every session, connected or not, applies them to the next message it queues (what is already queued
+/// stays; a lowered limit makes a session congested until it drains below it).
+#[derive(Debug, Clone)]
+pub struct SharedQueueLimits(Arc<ArcSwap<QueueLimits>>);
+
+impl SharedQueueLimits {
+    pub fn new(limits: QueueLimits) -> Self {
+        SharedQueueLimits(Arc::new(ArcSwap::from_pointee(limits)))
+    }
+
+    /// The limits in force now.
+    pub fn get(&self) -> QueueLimits {
+        **self.0.load()
+    }
+
+    /// Puts `limits` in force for every session holding this handle.
+    pub fn set(&self, limits: QueueLimits) {
+        self.0.store(Arc::new(limits));
+    }
+}
+
+impl From<QueueLimits> for SharedQueueLimits {
+    fn from(limits: QueueLimits) -> Self {
+        SharedQueueLimits::new(limits)
+    }
 }
 
 /// What happened to a message handed to a mailbox.

@@ -25,7 +25,7 @@ use tern_proto::{Inbound, Outbound};
 use tokio::sync::Notify;
 
 pub use control::{Control, ControlReceiver, ControlSender};
-pub use mailbox::{Delivery, Enqueued, Mailbox, Paged, QueueLimits};
+pub use mailbox::{Delivery, Enqueued, Mailbox, Paged, QueueLimits, SharedQueueLimits};
 pub use registry::SessionRegistry;
 
 use crate::storage::record::SessionRecord;
@@ -82,7 +82,8 @@ pub struct Session {
     /// Bumped on every attach and detach: timers (will delay, expiry) check it to know whether the session
     /// they were started for is still offline.
     generation: AtomicU64,
-    limits: QueueLimits,
+    /// The broker's queue limits, read at each message (a reload changes them for every session).
+    limits: SharedQueueLimits,
     /// Deliveries dropped by queue limits.
     dropped: AtomicU64,
     /// Wakes publishers waiting for this congested session's queue to go below its limit.
@@ -105,7 +106,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(client_id: ByteString, limits: QueueLimits) -> Self {
+    pub fn new(client_id: ByteString, limits: impl Into<SharedQueueLimits>) -> Self {
         Session {
             client_id,
             mailbox: Mutex::new(Mailbox::default()),
@@ -113,7 +114,7 @@ impl Session {
             notify: Notify::new(),
             online: AtomicBool::new(false),
             generation: AtomicU64::new(0),
-            limits,
+            limits: limits.into(),
             dropped: AtomicU64::new(0),
             drained: Notify::new(),
             stalled: AtomicBool::new(false),
@@ -154,7 +155,7 @@ impl Session {
     pub async fn page_in(&self) {
         let Some(durable) = self.durable.get() else { return };
         let batch: Vec<Paged> =
-            self.mailbox.lock().paged().take(self.limits.max_messages.max(1)).copied().collect();
+            self.mailbox.lock().paged().take(self.limits.get().max_messages.max(1)).copied().collect();
         if batch.is_empty() {
             return;
         }
@@ -207,7 +208,7 @@ impl Session {
         }
         // Beyond the hard limit, an online persistent session's delivery waits on disk rather than be lost.
         let spill = online && durable.is_some() && delivery.shared.is_none();
-        let outcome = mailbox.push(delivery, &self.limits, online, spill);
+        let outcome = mailbox.push(delivery, &self.limits.get(), online, spill);
         if let (Some(d), true) = (durable, outcome.is_queued()) {
             if let Some(queued) = mailbox.back() {
                 d.enqueue(&self.client_id, queued.seq, queued);
@@ -241,7 +242,7 @@ impl Session {
     pub fn is_congested(&self) -> bool {
         self.is_online()
             && !self.stalled.load(Ordering::Relaxed)
-            && self.mailbox.lock().is_over_limit(&self.limits)
+            && self.mailbox.lock().is_over_limit(&self.limits.get())
     }
 
     /// Waits until the queue is below its limit (or the session goes offline), for as long as the session
@@ -278,10 +279,10 @@ impl Session {
     /// subscriber then drains alone, instead of all of them contending for every free slot.
     pub(crate) fn after_pop(&self, mailbox: &Mailbox) {
         self.last_drain.store(epoch().elapsed().as_millis() as u64, Ordering::Relaxed);
-        if !mailbox.is_over_limit(&self.limits) {
+        if !mailbox.is_over_limit(&self.limits.get()) {
             self.stalled.store(false, Ordering::Relaxed);
         }
-        if mailbox.is_at_low_water(&self.limits) {
+        if mailbox.is_at_low_water(&self.limits.get()) {
             self.drained.notify_waiters();
         }
     }

@@ -31,7 +31,7 @@ impl TestBroker {
     }
 
     /// Reads the configuration file again and reloads it, as SIGHUP does.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<tern_broker::Reloaded, String> {
         let config = load(&self.config_path)?;
         self.running.reload(&config).map_err(|e| error_chain(&e))
     }
@@ -51,8 +51,9 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The configuration in `path`, kept in memory (as at start, so that a reload changes nothing else).
 fn load(path: &Path) -> Result<Config, String> {
-    let mut config = Config::load(path).map_err(|e| e.to_string())?;
+    let mut config = tern_test_support::in_memory(Config::load(path).map_err(|e| e.to_string())?);
     // The files use ports 1, 2, ... as placeholders: the tests listen on ports the system chooses.
     for listener in &mut config.listeners {
         if listener.unix_socket.is_none() {
@@ -65,10 +66,15 @@ fn load(path: &Path) -> Result<Config, String> {
 /// Writes `conf` (mosquitto.conf syntax; `listener N 127.0.0.1` lines with distinct small N) to
 /// `dir/mosquitto.conf` and starts a broker from it.
 pub async fn start(dir: &Path, conf: &str) -> TestBroker {
+    start_with(dir, conf, |broker| broker).await
+}
+
+/// [`start`], with the broker set up by `setup` in code first (an authorizer of the test's own...).
+pub async fn start_with(dir: &Path, conf: &str, setup: impl FnOnce(Broker) -> Broker) -> TestBroker {
     let config_path = dir.join("mosquitto.conf");
     std::fs::write(&config_path, conf).unwrap();
     let config = load(&config_path).unwrap();
-    let running = Broker::new(tern_test_support::in_memory(config)).start().await.unwrap();
+    let running = setup(Broker::new(config)).start().await.unwrap();
     let addrs = running.local_addrs().to_vec();
     TestBroker { running, addrs, config_path }
 }

@@ -231,13 +231,5 @@ fn dechunk(mut s: &str) -> String {
     }
 }
 
-/// Waits until `cond` holds, checking every 20 ms for at most 5 s.
-pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..250 {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
-}
+#[allow(unused_imports)]
+pub use tern_test_support::eventually;
