@@ -126,7 +126,8 @@ mod tests {
     use crate::session::QueueLimits;
 
     fn client(id: &str, connection_id: u64) -> Arc<ConnectedClient> {
-        let limits = QueueLimits { max_messages: 1, max_bytes: 0, queue_qos0_offline: false };
+        let limits =
+            QueueLimits { max_messages: 1, max_bytes: 0, queue_qos0_offline: false, max_stored: usize::MAX };
         let session = Arc::new(Session::new(id.into(), limits));
         Arc::new(ConnectedClient::new(
             id.into(),

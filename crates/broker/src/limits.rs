@@ -73,6 +73,7 @@ fn queue_limits(l: &LimitsConfig) -> QueueLimits {
         // 0 is no limit, as in Mosquitto (and documented for `max_queued_messages`).
         max_messages: if l.max_queued_messages == 0 { usize::MAX } else { l.max_queued_messages },
         max_bytes: l.max_queued_bytes,
+        max_stored: if l.max_stored_messages == 0 { usize::MAX } else { l.max_stored_messages },
         queue_qos0_offline: l.queue_qos0_messages,
     }
 }
@@ -140,7 +141,15 @@ mod tests {
         let held = live.queue();
         let new = LimitsConfig { max_queued_messages: 3, max_queued_bytes: 100, ..started.clone() };
         live.reload(&started, &new);
-        assert_eq!(held.get(), QueueLimits { max_messages: 3, max_bytes: 100, queue_qos0_offline: false });
+        assert_eq!(
+            held.get(),
+            QueueLimits {
+                max_messages: 3,
+                max_bytes: 100,
+                queue_qos0_offline: false,
+                max_stored: usize::MAX
+            }
+        );
         assert_eq!(live.current().max_queued_messages, 3);
     }
 

@@ -274,6 +274,10 @@ pub struct LimitsConfig {
     pub max_queued_messages: usize,
     /// Bytes queued per session; 0 is unlimited (but `max_queued_messages` still applies).
     pub max_queued_bytes: usize,
+    /// Messages an online persistent session may queue in all, in memory and in the store, when its client
+    /// reads slower than it receives; beyond it they are dropped (and counted). 0 is unlimited (bounded by
+    /// disk only). TOML only.
+    pub max_stored_messages: usize,
     /// Queue QoS 0 messages for offline persistent sessions too.
     pub queue_qos0_messages: bool,
     /// Largest PUBLISH payload accepted, at most 268,435,455; 0 is the protocol maximum.
@@ -347,6 +351,7 @@ impl Default for LimitsConfig {
             max_inflight_bytes: 0,
             max_queued_messages: 1000,
             max_queued_bytes: 0,
+            max_stored_messages: 100_000,
             queue_qos0_messages: false,
             message_size_limit: 0,
             max_packet_size: 268_435_460,

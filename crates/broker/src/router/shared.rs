@@ -101,7 +101,8 @@ mod tests {
     use super::*;
     use crate::session::{QueueLimits, Session, Subscription};
 
-    const LIMITS: QueueLimits = QueueLimits { max_messages: 10, max_bytes: 0, queue_qos0_offline: false };
+    const LIMITS: QueueLimits =
+        QueueLimits { max_messages: 10, max_bytes: 0, queue_qos0_offline: false, max_stored: usize::MAX };
 
     fn group(members: &[(&str, bool)]) -> SharedGroup {
         let mut g = SharedGroup::default();

@@ -59,6 +59,8 @@ pub struct QueueLimits {
     pub max_bytes: usize,
     /// Queue QoS 0 messages while the client is offline.
     pub queue_qos0_offline: bool,
+    /// Deliveries queued in all (memory and store) up to which an online session spills to the store.
+    pub max_stored: usize,
 }
 
 /// The queue limits in force, one handle shared by every session: a reload stores new limits once and
@@ -199,7 +201,7 @@ impl Mailbox {
                     outcome = Enqueued::QueuedEvictedQoS0;
                 }
                 None if !self.is_full(limits, size, 2) => outcome = Enqueued::QueuedOverLimit,
-                None if spill => outcome = Enqueued::Spilled,
+                None if spill && self.len() < limits.max_stored => outcome = Enqueued::Spilled,
                 None => {
                     self.dropped += 1;
                     return Enqueued::DroppedQueueFull;
@@ -390,7 +392,8 @@ mod tests {
         }
     }
 
-    const LIMITS: QueueLimits = QueueLimits { max_messages: 2, max_bytes: 0, queue_qos0_offline: false };
+    const LIMITS: QueueLimits =
+        QueueLimits { max_messages: 2, max_bytes: 0, queue_qos0_offline: false, max_stored: usize::MAX };
 
     #[test]
     fn full_queue_drops_qos0_and_holds_qos12_up_to_twice_the_limit() {
@@ -434,7 +437,12 @@ mod tests {
     #[test]
     fn byte_limit_applies() {
         let mut mb = Mailbox::default();
-        let limits = QueueLimits { max_messages: 100, max_bytes: 5, queue_qos0_offline: false };
+        let limits = QueueLimits {
+            max_messages: 100,
+            max_bytes: 5,
+            queue_qos0_offline: false,
+            max_stored: usize::MAX,
+        };
         assert_eq!(mb.push(delivery(QoS::AtLeastOnce, "abc"), &limits, true, false), Enqueued::Queued);
         assert_eq!(
             mb.push(delivery(QoS::AtMostOnce, "abc"), &limits, true, false),
@@ -460,6 +468,22 @@ mod tests {
 
     fn payloads(mb: &mut Mailbox) -> Vec<bytes::Bytes> {
         std::iter::from_fn(|| mb.pop()).map(|d| d.message.payload.clone()).collect()
+    }
+
+    #[test]
+    fn spilling_stops_at_the_stored_limit_and_later_messages_are_dropped() {
+        let mut mb = Mailbox::default();
+        let limits = QueueLimits { max_stored: 6, ..LIMITS };
+        for seq in 1..=4 {
+            assert!(mb.push(stored("x", seq), &limits, true, true).is_queued());
+        }
+        for seq in 5..=6 {
+            assert_eq!(mb.push(stored("x", seq), &limits, true, true), Enqueued::Spilled);
+            mb.page_out_last();
+        }
+        // Memory and disk together hold `max_stored`: what comes next is lost, and counted.
+        assert_eq!(mb.push(stored("x", 7), &limits, true, true), Enqueued::DroppedQueueFull);
+        assert_eq!((mb.len(), mb.dropped), (6, 1));
     }
 
     #[test]
@@ -499,7 +523,8 @@ mod tests {
     #[test]
     fn an_offline_queue_read_back_in_batches_comes_before_what_stayed_in_memory() {
         let mut mb = Mailbox::default();
-        let limits = QueueLimits { max_messages: 10, max_bytes: 0, queue_qos0_offline: true };
+        let limits =
+            QueueLimits { max_messages: 10, max_bytes: 0, queue_qos0_offline: true, max_stored: usize::MAX };
         mb.push(stored("s1", 1), &limits, true, false);
         mb.push(delivery(QoS::AtMostOnce, "z"), &limits, true, false);
         mb.push(stored("s2", 2), &limits, true, false);

@@ -318,7 +318,8 @@ mod tests {
     use tern_codec::Publish;
 
     fn congested_session() -> Arc<Session> {
-        let limits = QueueLimits { max_messages: 4, max_bytes: 0, queue_qos0_offline: false };
+        let limits =
+            QueueLimits { max_messages: 4, max_bytes: 0, queue_qos0_offline: false, max_stored: usize::MAX };
         let s = Arc::new(Session::new("sub".into(), limits));
         s.set_online(true);
         for _ in 0..5 {
