@@ -103,7 +103,7 @@ impl Drop for ControlSender {
 
 impl ControlReceiver {
     /// The next message; `None` once every sender is gone and nothing is left.
-    pub async fn recv(&mut self) -> Option<Control> {
+    pub async fn recv(&self) -> Option<Control> {
         loop {
             {
                 let mut queue = self.0.queue.lock();
@@ -139,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_arrive_in_order_and_recheck_is_not_queued_twice() {
-        let (tx, mut rx) = channel();
+        let (tx, rx) = channel();
         tx.send(Control::Recheck).unwrap();
         tx.send(Control::Kick(ReasonCode::ADMINISTRATIVE_ACTION)).unwrap();
         tx.send(Control::Recheck).unwrap();
@@ -154,7 +154,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_takeover_is_queued_and_the_newest_redirect_wins() {
-        let (tx, mut rx) = channel();
+        let (tx, rx) = channel();
         let (a, _a) = oneshot::channel();
         let (b, _b) = oneshot::channel();
         tx.send(Control::TakenOver(a)).unwrap();
@@ -172,7 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_receiver_wakes_for_a_message_and_ends_when_the_senders_are_gone() {
-        let (tx, mut rx) = channel();
+        let (tx, rx) = channel();
         let tx2 = tx.clone();
         let waiting = tokio::spawn(async move {
             let first = rx.recv().await;
