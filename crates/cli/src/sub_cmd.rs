@@ -35,7 +35,8 @@ pub fn output_options(cfg: &ClientConfig) -> OutputOptions {
     OutputOptions { format: cfg.format.clone(), verbose: cfg.verbose, eol: cfg.eol, pretty: cfg.pretty }
 }
 
-/// Subscribes to `-t` topics in one SUBSCRIBE; with `-d`, prints the granted QoS as mosquitto_sub does.
+/// Subscribes to `-t` topics in one SUBSCRIBE; with `-d`, `tern sub` prints the granted QoS as mosquitto_sub
+/// does (mosquitto_rr prints nothing of it).
 pub async fn subscribe(cfg: &ClientConfig, client: &Client, topics: &[String]) -> bool {
     if topics.is_empty() {
         return true;
@@ -54,7 +55,7 @@ pub async fn subscribe(cfg: &ClientConfig, client: &Client, topics: &[String]) -
         topics.iter().map(|t| SubscriptionRequest { filter: t.as_str().into(), options }).collect::<Vec<_>>();
     match client.subscribe_many(filters, cfg.subscribe_props.clone()).await {
         Ok(suback) => {
-            if cfg.debug && !cfg.quiet {
+            if cfg.debug && !cfg.quiet && cfg.tool == Tool::Sub {
                 let granted =
                     suback.reason_codes.iter().map(|c| c.0.to_string()).collect::<Vec<_>>().join(", ");
                 println!("Subscribed (mid: {}): {granted}", suback.packet_id);

@@ -107,13 +107,26 @@ impl Subscriber {
             synced.push(broker.dir().to_owned());
         }
         drop(synced);
+        let (subscriber, before) = Subscriber::start_until(cmd, "sync/ready");
+        assert!(before.is_empty(), "{before:?}");
+        subscriber
+    }
+
+    /// Starts `cmd` and reads its output up to a line starting with `marker` (e.g. `Subscribed` with -d);
+    /// returns the lines before it.
+    pub fn start_until(mut cmd: Command, marker: &str) -> (Subscriber, Vec<String>) {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd.spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("sync/ready"), "{line:?}");
-        Subscriber { child, stdout }
+        let mut before = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "no {marker:?} line after {before:?}");
+            if line.starts_with(marker) {
+                return (Subscriber { child, stdout }, before);
+            }
+            before.push(line);
+        }
     }
 
     pub fn finish(mut self) -> (Vec<u8>, i32) {
@@ -122,4 +135,16 @@ impl Subscriber {
         let out = wait(self.child, Duration::from_secs(20));
         (rest, out.status.code().unwrap_or(-1))
     }
+}
+
+/// `-d` output with the client identifiers masked (`Client <id> ...`), the one part that differs between
+/// two runs; `(null)`, the client not named yet, stays.
+pub fn mask_client_ids(out: &str) -> String {
+    out.lines()
+        .map(|line| match line.strip_prefix("Client ").and_then(|rest| rest.split_once(' ')) {
+            Some((id, rest)) if id != "(null)" => format!("Client <id> {rest}"),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
