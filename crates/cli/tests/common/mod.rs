@@ -46,6 +46,18 @@ pub fn tool(real: bool, name: &str, args: &[&str]) -> Command {
     c
 }
 
+/// `tool`, with mosquitto's stdout line-buffered on a pipe as on a terminal (its `-d` log is written with
+/// C stdio, block-buffered on a pipe), so a test can read it as it comes.
+pub fn tool_line_buffered(real: bool, name: &str, args: &[&str]) -> Command {
+    if !real {
+        return tool(false, name, args);
+    }
+    let mut c = Command::new("stdbuf");
+    c.env("XDG_CONFIG_HOME", "/nonexistent-tern-test-config");
+    c.arg("-oL").arg(format!("mosquitto_{name}")).args(args);
+    c
+}
+
 /// Runs with a time limit, `stdin` fed in; kills the process if it overruns.
 pub fn run(mut cmd: Command, stdin: &[u8]) -> Output {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -92,7 +104,7 @@ pub struct Subscriber {
 impl Subscriber {
     /// Starts `cmd` (a subscriber to `sync/#` among its topics, printing with -v) and waits until it has
     /// printed the retained message on `sync/ready`, i.e. it is subscribed.
-    pub fn start(broker: &AnyBroker, mut cmd: Command) -> Subscriber {
+    pub fn start(broker: &AnyBroker, cmd: Command) -> Subscriber {
         // Brokers are told apart by their directory: a port may serve several brokers in turn.
         static SYNC: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
         let mut synced = SYNC.lock().unwrap();
@@ -123,10 +135,11 @@ impl Subscriber {
             let mut line = String::new();
             assert!(stdout.read_line(&mut line).unwrap() > 0, "no {marker:?} line after {before:?}");
             if line.starts_with(marker) {
-                return (Subscriber { child, stdout }, before);
+                break;
             }
             before.push(line);
         }
+        (Subscriber { child, stdout }, before)
     }
 
     pub fn finish(mut self) -> (Vec<u8>, i32) {
