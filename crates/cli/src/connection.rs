@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use tern_client::{Client, ConnAck, ConnectError, Events, ProtocolVersion, ReasonCode, Reconnect};
+use tern_client::{
+    Client, ConnAck, ConnectError, Events, Properties, ProtocolVersion, ReasonCode, Reconnect,
+};
 
 use crate::client_opts::{ClientConfig, Tool};
 
@@ -69,6 +71,11 @@ pub fn init_debug(cfg: &ClientConfig) {
 /// reconnected (as libmosquitto's loop does for mosquitto_sub).
 pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Events, ConnAck), i32> {
     init_debug(cfg);
+    if !cfg.version.is_v5() && cfg.connect_props != Properties::default() {
+        // libmosquitto refuses CONNECT properties on MQTT 3.x (a -V after -D) before connecting.
+        err_print(cfg, "Unable to connect (This feature is not supported.).");
+        return Err(1);
+    }
     let mut options = cfg.connect_options();
     if reconnect {
         options.reconnect =
@@ -91,6 +98,10 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
                 );
             }
             Err(code)
+        }
+        Err(ConnectError::Lookup(_)) => {
+            err_print(cfg, "Unable to connect (Lookup error.).");
+            Err(1)
         }
         Err(ConnectError::Io(e)) => {
             err_print(cfg, &format!("Error: {}", strerror(&e)));

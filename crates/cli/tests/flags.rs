@@ -18,6 +18,8 @@ against_both_brokers!(
     debug_log_of_a_subscriber_matches_mosquitto_sub_at_each_qos,
     debug_log_of_a_request_matches_mosquitto_rr,
     id_prefix_is_followed_by_the_process_id,
+    host_option_picks_the_address_and_failures_read_as_mosquittos,
+    connect_properties_on_mqtt_3_are_refused_before_connecting,
     keepalive_sends_pingreq_when_idle_as_mosquitto_sub_does,
     unix_socket_option_connects_to_a_socket_listener,
     will_retain_makes_the_will_of_a_killed_client_retained,
@@ -139,6 +141,39 @@ fn id_prefix_is_followed_by_the_process_id(kind: BrokerKind) {
         let out = common::wait(child, Duration::from_secs(20));
         let log = String::from_utf8_lossy(&out.stdout);
         assert!(log.starts_with(&format!("Client pre-{pid} sending CONNECT\n")), "{log}");
+    }
+}
+
+fn host_option_picks_the_address_and_failures_read_as_mosquittos(kind: BrokerKind) {
+    // Test whether -h is the host connected to: the broker's address works, another loopback address (no
+    // listener) is refused, a name that cannot resolve (.invalid, RFC 6761) is a lookup error.
+    let broker = AnyBroker::start(kind);
+    let port = broker.port.to_string();
+    for (host, status) in [("127.0.0.1", 0), ("127.0.0.2", 1), ("broker.invalid", 1)] {
+        let [ours, theirs] = both("pub", &["-h", host, "-p", &port, "-t", "h/t", "-m", "x"], b"");
+        assert_eq!(ours.status.code(), Some(status), "{host}");
+        assert_eq!(normalise(&ours.stderr), normalise(&theirs.stderr), "{host}");
+    }
+}
+
+fn connect_properties_on_mqtt_3_are_refused_before_connecting(kind: BrokerKind) {
+    // Test whether -D connect properties followed by -V 311 or 31 end the tool before it connects, as
+    // libmosquitto refuses them.
+    let broker = AnyBroker::start(kind);
+    let port = broker.port.to_string();
+    for (name, args) in [
+        (
+            "pub",
+            &["-t", "v3/t", "-m", "x", "-D", "connect", "session-expiry-interval", "10", "-V", "311"][..],
+        ),
+        ("pub", &["-t", "v3/t", "-m", "x", "-D", "connect", "user-property", "a", "b", "-V", "31"]),
+        ("sub", &["-t", "v3/t", "-W", "1", "-D", "connect", "user-property", "a", "b", "-V", "311"]),
+    ] {
+        let mut all = vec!["-p", port.as_str(), "-d"];
+        all.extend_from_slice(args);
+        let [ours, theirs] = both(name, &all, b"");
+        assert_eq!(normalise(&ours.stderr), normalise(&theirs.stderr), "{args:?}");
+        assert_eq!(ours.stdout, theirs.stdout, "{args:?}");
     }
 }
 
