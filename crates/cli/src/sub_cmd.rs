@@ -122,11 +122,15 @@ async fn subscribe_main(cfg: ClientConfig) -> i32 {
         Err(code) => return code,
     };
     let topics = cfg.topics.clone();
-    if !subscribe(&cfg, &client, &topics).await {
+    // As mosquitto_sub: the SUBSCRIBE and one UNSUBSCRIBE per -U go out together, before any answer.
+    let unsubscribes = cfg
+        .unsub_topics
+        .iter()
+        .map(|t| client.unsubscribe(vec![t.as_str().into()], cfg.unsubscribe_props.clone()));
+    let (subscribed, _) =
+        tokio::join!(subscribe(&cfg, &client, &topics), futures_util::future::join_all(unsubscribes));
+    if !subscribed {
         return 1;
-    }
-    for t in &cfg.unsub_topics {
-        let _ = client.unsubscribe(vec![t.as_str().into()], cfg.unsubscribe_props.clone()).await;
     }
     if cfg.exit_after_sub {
         disconnect(&cfg, &client, ReasonCode::NORMAL_DISCONNECTION).await;

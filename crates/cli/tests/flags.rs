@@ -17,6 +17,7 @@ against_both_brokers!(
     debug_log_names_the_assigned_client_identifier_from_the_connack_on,
     debug_log_of_a_subscriber_matches_mosquitto_sub_at_each_qos,
     debug_log_of_a_request_matches_mosquitto_rr,
+    unsubscribe_option_is_sent_with_the_subscribe_as_mosquitto_sub_sends_it,
     id_prefix_is_followed_by_the_process_id,
     host_option_picks_the_address_and_failures_read_as_mosquittos,
     connect_properties_on_mqtt_3_are_refused_before_connecting,
@@ -126,6 +127,38 @@ fn debug_log_of_a_request_matches_mosquitto_rr(kind: BrokerKind) {
         same_debug_log("rr", &["-p", &port, "-d", "-i", "drr", "-t", "rq", "-e", "rs", "-m", "x", "-W", "1"]);
     assert!(!log.contains("Subscribed"), "{log}");
     assert!(log.contains("sending PUBLISH (d0, q0, r0, m2, 'rq', ... (1 bytes))"), "{log}");
+}
+
+fn unsubscribe_option_is_sent_with_the_subscribe_as_mosquitto_sub_sends_it(kind: BrokerKind) {
+    // Test whether -U sends one UNSUBSCRIBE per topic right after the SUBSCRIBE, before any SUBACK, numbered
+    // after it, and whether the answers and a message then log as mosquitto_sub logs them.
+    let broker = AnyBroker::start(kind);
+    let port = broker.port.to_string();
+    let mut logs = Vec::new();
+    for real in [false, true] {
+        let topic = format!("us/{real}");
+        let args =
+            ["-p", &port, "-d", "-i", "us", "-V", "5", "-t", &topic, "-U", "a/b", "-U", "c/d", "-C", "1"];
+        let (mut sub, mut log) =
+            Subscriber::start_until(tool_line_buffered(real, "sub", &args), "Subscribed");
+        log.push("Subscribed\n".into());
+        for _ in 0..2 {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut sub.stdout, &mut line).unwrap();
+            log.push(line);
+        }
+        let out = run(tool(true, "pub", &["-p", &port, "-t", &topic, "-m", "m"]), b"");
+        assert!(out.status.success());
+        let (rest, code) = sub.finish();
+        assert_eq!(code, 0);
+        logs.push(mask_client_ids(&(log.concat() + &String::from_utf8_lossy(&rest)).replace(&topic, "us/T")));
+    }
+    assert_eq!(logs[0], logs[1]);
+    let want = "sending SUBSCRIBE (Mid: 1, Topic: us/T, QoS: 0, Options: 0x00)\n\
+                Client <id> sending UNSUBSCRIBE (Mid: 2, Topic: a/b)\n\
+                Client <id> sending UNSUBSCRIBE (Mid: 3, Topic: c/d)\n\
+                Client <id> received SUBACK\n";
+    assert!(logs[0].contains(want), "{}", logs[0]);
 }
 
 fn id_prefix_is_followed_by_the_process_id(kind: BrokerKind) {

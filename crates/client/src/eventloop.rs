@@ -544,6 +544,10 @@ impl EventLoop {
             Packet::SubAck(suback) => match self.session.finish_request(suback.packet_id) {
                 Ok(Token::Subscribe(t)) => {
                     let _ = t.send(Ok(suback));
+                    // The waiter acts on its answer before the next packet is handled: on a current-thread
+                    // runtime, what it prints comes before the next packet's log, as with libmosquitto's
+                    // callbacks.
+                    tokio::task::yield_now().await;
                 }
                 Ok(other) => other.fail(ClientError::Closed),
                 Err(e) => return Err(self.violation(protocol_error, e.to_string())),
@@ -551,6 +555,7 @@ impl EventLoop {
             Packet::UnsubAck(unsuback) => match self.session.finish_request(unsuback.packet_id) {
                 Ok(Token::Unsubscribe(t)) => {
                     let _ = t.send(Ok(unsuback));
+                    tokio::task::yield_now().await;
                 }
                 Ok(other) => other.fail(ClientError::Closed),
                 Err(e) => return Err(self.violation(protocol_error, e.to_string())),
