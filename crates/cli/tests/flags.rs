@@ -22,6 +22,7 @@ against_both_brokers!(
     host_option_picks_the_address_and_failures_read_as_mosquittos,
     connect_properties_on_mqtt_3_are_refused_before_connecting,
     keepalive_sends_pingreq_when_idle_as_mosquitto_sub_does,
+    server_keep_alive_shortens_a_longer_keepalive,
     unix_socket_option_connects_to_a_socket_listener,
     will_retain_makes_the_will_of_a_killed_client_retained,
     connect_session_expiry_keeps_the_session_and_disconnect_expiry_zero_ends_it,
@@ -215,6 +216,16 @@ fn keepalive_sends_pingreq_when_idle_as_mosquitto_sub_does(kind: BrokerKind) {
     let broker = AnyBroker::start(kind);
     let port = broker.port.to_string();
     let log = same_debug_log("sub", &["-p", &port, "-d", "-i", "ka", "-k", "5", "-t", "k/t", "-W", "7"]);
+    assert!(log.contains("Client <id> sending PINGREQ\nClient <id> received PINGRESP\n"), "{log}");
+}
+
+fn server_keep_alive_shortens_a_longer_keepalive(kind: BrokerKind) {
+    // Test whether a broker's Server Keep Alive (max_keepalive 10) replaces -k 60 [MQTT-3.2.2-21]: the
+    // client pings after 10 s of silence, as mosquitto_sub does.
+    let broker = AnyBroker::start_with(kind, "allow_anonymous true\nmax_keepalive 10\n");
+    let port = broker.port.to_string();
+    let args = ["-p", &port, "-d", "-i", "ska", "-V", "5", "-k", "60", "-t", "k/t", "-W", "12"];
+    let log = same_debug_log("sub", &args);
     assert!(log.contains("Client <id> sending PINGREQ\nClient <id> received PINGRESP\n"), "{log}");
 }
 
