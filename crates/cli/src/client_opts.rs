@@ -255,7 +255,8 @@ impl ClientConfig {
                 "Error: You must provide a client id if you are using the -c option.".into(),
             ));
         }
-        if self.tool == Tool::Sub && self.topics.is_empty() && self.unsub_topics.is_empty() {
+        // mosquitto_sub too wants a subscription: `-U` alone is refused.
+        if self.tool == Tool::Sub && self.topics.is_empty() {
             return Err(ParseError::Invalid("Error: You must specify a topic to subscribe to.".into()));
         }
         Ok(())
@@ -600,27 +601,28 @@ impl ClientConfig {
     fn parse_property(&mut self, rest: &[String]) -> Result<usize, ParseError> {
         let invalid = |m: &str| Err(ParseError::Invalid(m.to_owned()));
         let (Some(command), Some(name)) = (rest.first(), rest.get(1)) else {
-            return invalid("Error: --property argument given but not enough arguments specified.");
+            return invalid("Error: --property argument given but not enough arguments specified.\n");
         };
         let Some(cx) = props::command_context(command) else {
-            return Err(ParseError::Invalid(format!(
-                "Error: Invalid command {command} given in --property argument."
-            )));
+            return invalid("Error: Invalid command given in --property argument.\n");
         };
         let Some(pid) = props::property_id(name) else {
-            return Err(ParseError::Invalid(format!(
-                "Error: Invalid property name {name} given in --property argument."
-            )));
+            return invalid("Error: Invalid property name given in --property argument.\n");
         };
         if !props::allowed(pid, cx) {
             return Err(ParseError::Invalid(format!(
-                "Error: {name} property not allowed for {command} in --property argument."
+                "Error: {name} property not allowed for {command} in --property argument.\n"
+            )));
+        }
+        if cx == PropertyContext::Auth {
+            return Err(ParseError::Invalid(format!(
+                "Error: {name} property not supported for {command} in --property argument.\n"
             )));
         }
         let user = pid == tern_codec::properties::id::USER_PROPERTY;
         let needed = if user { 4 } else { 3 };
         if rest.len() < needed {
-            return invalid("Error: --property argument given but not enough arguments specified.");
+            return invalid("Error: --property argument given but not enough arguments specified.\n");
         }
         let target = match cx {
             PropertyContext::Connect => &mut self.connect_props,
@@ -632,7 +634,7 @@ impl ClientConfig {
             _ => &mut self.connect_props,
         };
         let value2 = if user { Some(rest[3].as_str()) } else { None };
-        props::set(target, pid, name, &rest[2], value2).map_err(ParseError::Invalid)?;
+        props::set(target, cx, pid, name, &rest[2], value2).map_err(ParseError::Invalid)?;
         Ok(needed)
     }
 
@@ -750,6 +752,8 @@ impl ClientConfig {
             .keep_alive(self.keepalive)
             .max_inflight(self.max_inflight);
         o.bind_address = self.bind_address.clone();
+        // As libmosquitto: a QoS 2 message is printed once its exchange is complete.
+        o.deliver_qos2_at_pubrel = true;
         o.nodelay = self.nodelay;
         o.connect.properties = self.connect_props.clone();
         if self.version.is_v5() && self.msg_count > 0 && self.msg_count < 20 {
@@ -879,6 +883,7 @@ mod tests {
             "Error: Invalid subscription topic 'a/#/b', are all '+' and '#' wildcards correct?"
         );
         assert_eq!(err(Tool::Sub, &[]), "Error: You must specify a topic to subscribe to.");
+        assert_eq!(err(Tool::Sub, &["-U", "a"]), "Error: You must specify a topic to subscribe to.");
         assert_eq!(
             err(Tool::Sub, &["-t", "a", "-c"]),
             "Error: You must provide a client id if you are using the -c option."

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use tern_client::{Client, ConnAck, ConnectError, Events, ProtocolVersion, ReasonCode, Reconnect};
+use tern_client::{
+    Client, ConnAck, ConnectError, Events, Properties, ProtocolVersion, ReasonCode, Reconnect,
+};
 
 use crate::client_opts::{ClientConfig, Tool};
 
@@ -73,6 +75,11 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
         err_print(cfg, line);
         return Err(1);
     }
+    if !cfg.version.is_v5() && cfg.connect_props != Properties::default() {
+        // libmosquitto refuses CONNECT properties on MQTT 3.x (a -V after -D) before connecting.
+        err_print(cfg, "Unable to connect (This feature is not supported.).");
+        return Err(1);
+    }
     let mut options = cfg.connect_options();
     if reconnect {
         options.reconnect =
@@ -127,6 +134,10 @@ pub async fn connect(cfg: &ClientConfig, reconnect: bool) -> Result<(Client, Eve
             if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) =>
         {
             lost(cfg)
+        }
+        Err(ConnectError::Lookup(_)) => {
+            err_print(cfg, "Unable to connect (Lookup error.).");
+            Err(1)
         }
         Err(ConnectError::Io(e)) => {
             err_print(cfg, &format!("Error: {}", strerror(&e)));

@@ -35,7 +35,8 @@ pub fn output_options(cfg: &ClientConfig) -> OutputOptions {
     OutputOptions { format: cfg.format.clone(), verbose: cfg.verbose, eol: cfg.eol, pretty: cfg.pretty }
 }
 
-/// Subscribes to `-t` topics in one SUBSCRIBE; with `-d`, prints the granted QoS as mosquitto_sub does.
+/// Subscribes to `-t` topics in one SUBSCRIBE; with `-d`, `tern sub` prints the granted QoS as mosquitto_sub
+/// does (mosquitto_rr prints nothing of it).
 pub async fn subscribe(cfg: &ClientConfig, client: &Client, topics: &[String]) -> bool {
     if topics.is_empty() {
         return true;
@@ -54,7 +55,7 @@ pub async fn subscribe(cfg: &ClientConfig, client: &Client, topics: &[String]) -
         topics.iter().map(|t| SubscriptionRequest { filter: t.as_str().into(), options }).collect::<Vec<_>>();
     match client.subscribe_many(filters, cfg.subscribe_props.clone()).await {
         Ok(suback) => {
-            if cfg.debug && !cfg.quiet {
+            if cfg.debug && !cfg.quiet && cfg.tool == Tool::Sub {
                 let granted =
                     suback.reason_codes.iter().map(|c| c.0.to_string()).collect::<Vec<_>>().join(", ");
                 println!("Subscribed (mid: {}): {granted}", suback.packet_id);
@@ -121,11 +122,15 @@ async fn subscribe_main(cfg: ClientConfig) -> i32 {
         Err(code) => return code,
     };
     let topics = cfg.topics.clone();
-    if !subscribe(&cfg, &client, &topics).await {
+    // As mosquitto_sub: the SUBSCRIBE and one UNSUBSCRIBE per -U go out together, before any answer.
+    let unsubscribes = cfg
+        .unsub_topics
+        .iter()
+        .map(|t| client.unsubscribe(vec![t.as_str().into()], cfg.unsubscribe_props.clone()));
+    let (subscribed, _) =
+        tokio::join!(subscribe(&cfg, &client, &topics), futures_util::future::join_all(unsubscribes));
+    if !subscribed {
         return 1;
-    }
-    for t in &cfg.unsub_topics {
-        let _ = client.unsubscribe(vec![t.as_str().into()], cfg.unsubscribe_props.clone()).await;
     }
     if cfg.exit_after_sub {
         disconnect(&cfg, &client, ReasonCode::NORMAL_DISCONNECTION).await;

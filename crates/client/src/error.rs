@@ -9,6 +9,9 @@ use crate::tls::TlsError;
 pub enum ConnectError {
     #[error("{0}")]
     Io(std::io::Error),
+    /// The server's host name did not resolve.
+    #[error("host name lookup failed: {0}")]
+    Lookup(std::io::Error),
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// The TLS handshake failed: the server's certificate did not verify, or the server refused ours,

@@ -124,13 +124,18 @@ pub(crate) async fn handshake(options: &ConnectOptions) -> Result<Established, C
     let packet = Packet::Connect(Box::new(options.connect.clone()));
     let mut out = BytesMut::new();
     encode(&packet, version, &mut out)?;
-    trace_sent(&options.connect.client_id, &packet);
+    trace_sent(&options.connect.client_id, &packet, None);
     conn.write(out.freeze()).await.map_err(ConnectError::io)?;
     let limits = Limits { version, max_packet_size: options.max_packet_size };
     let mut buf = BytesMut::with_capacity(4096);
     loop {
         if let Some(packet) = decode(&mut buf, &limits)? {
-            trace_received(&options.connect.client_id, &packet);
+            // libmosquitto names the client by its Assigned Client Identifier from this line on.
+            let assigned = match &packet {
+                Packet::ConnAck(c) => c.properties.assigned_client_identifier.as_ref(),
+                _ => None,
+            };
+            trace_received(assigned.unwrap_or(&options.connect.client_id), &packet);
             return match packet {
                 Packet::ConnAck(connack) if connack.reason_code.is_error() => {
                     Err(ConnectError::Refused { connack: Box::new(connack), version })
@@ -176,6 +181,10 @@ pub(crate) struct EventLoop {
     events: mpsc::Sender<Event>,
     version: ProtocolVersion,
     limits: Limits,
+    /// Received messages to hand to the application before anything else (see [`Resumed::released`]).
+    ///
+    /// [`Resumed::released`]: crate::session::Resumed
+    released: Vec<Publish>,
 }
 
 impl EventLoop {
@@ -202,7 +211,9 @@ impl EventLoop {
             requests_open: true,
             events,
             version,
+            released: Vec::new(),
         };
+        event_loop.session.hold_qos2 = event_loop.options.deliver_qos2_at_pubrel;
         event_loop.resume(&established.connack);
         event_loop
     }
@@ -241,6 +252,7 @@ impl EventLoop {
         for (token, outcome) in resumed.finished {
             token.finish(outcome);
         }
+        self.released.extend(resumed.released);
         self.send_all(resumed.resend);
         self.release_queued();
     }
@@ -272,8 +284,13 @@ impl EventLoop {
     }
 
     fn queue(&mut self, packet: &Packet) -> Result<(), ClientError> {
+        self.queue_numbered(packet, None)
+    }
+
+    /// Queues a packet; `number` is the one a QoS 0 PUBLISH shows in the packet log.
+    fn queue_numbered(&mut self, packet: &Packet, number: Option<NonZeroU16>) -> Result<(), ClientError> {
         encode(packet, self.version, &mut self.out)?;
-        trace_sent(&self.options.connect.client_id, packet);
+        trace_sent(&self.options.connect.client_id, packet, number);
         Ok(())
     }
 
@@ -291,6 +308,16 @@ impl EventLoop {
         self.queue_checked(&Packet::Publish(publish));
     }
 
+    /// Sends a QoS 0 PUBLISH, numbered in the packet log as libmosquitto numbers it.
+    fn send_qos0(&mut self, mut publish: Publish) {
+        let number = self.session.number_qos0();
+        self.connection.outgoing(&mut publish);
+        let packet = Packet::Publish(publish);
+        if let Err(e) = self.queue_numbered(&packet, number) {
+            tracing::error!(error = %e, packet = ?packet.packet_type(), "could not encode");
+        }
+    }
+
     async fn flush(&mut self) -> Result<(), DisconnectReason> {
         if self.out.is_empty() {
             return Ok(());
@@ -302,6 +329,9 @@ impl EventLoop {
     }
 
     async fn serve(&mut self) -> End {
+        for publish in std::mem::take(&mut self.released) {
+            let _ = self.events.send(Event::Message(publish)).await;
+        }
         // Packets that arrived with the CONNACK (e.g. queued messages of a persistent session).
         if let Err(reason) = self.handle_input().await {
             return self.abort(reason).await;
@@ -391,11 +421,10 @@ impl EventLoop {
                     return;
                 }
                 match self.session.publish(publish, Token::Publish(done)) {
-                    Publishing::Send(publish, token) => {
-                        self.send_publish(publish);
-                        if let Some(token) = token {
-                            token.finish(Ok(ReasonCode::SUCCESS));
-                        }
+                    Publishing::Send(publish, None) => self.send_publish(publish),
+                    Publishing::Send(publish, Some(token)) => {
+                        self.send_qos0(publish);
+                        token.finish(Ok(ReasonCode::SUCCESS));
                     }
                     Publishing::Queued => {}
                     Publishing::Refused(token, e) => token.fail(e),
@@ -469,12 +498,13 @@ impl EventLoop {
                     Ok(outcome) => outcome,
                     Err(e) => return Err(self.violation(e.reason_code(), e.to_string())),
                 };
+                // Acknowledged before delivery, as libmosquitto does: `-d` logs read in the same order.
+                if let Some(ack) = ack {
+                    self.queue_checked(&ack);
+                }
                 if deliver {
                     // A closed receiver only means the application stopped listening.
                     let _ = self.events.send(Event::Message(publish)).await;
-                }
-                if let Some(ack) = ack {
-                    self.queue_checked(&ack);
                 }
             }
             Packet::PubAck(ack) => match self.session.on_puback(&ack) {
@@ -500,12 +530,19 @@ impl EventLoop {
                 Err(e) => return Err(self.violation(protocol_error, e.to_string())),
             },
             Packet::PubRel(ack) => {
-                let comp = self.session.on_pubrel(&ack);
+                let (comp, released) = self.session.on_pubrel(&ack);
                 self.queue_checked(&comp);
+                if let Some(publish) = released {
+                    let _ = self.events.send(Event::Message(publish)).await;
+                }
             }
             Packet::SubAck(suback) => match self.session.finish_request(suback.packet_id) {
                 Ok(Token::Subscribe(t)) => {
                     let _ = t.send(Ok(suback));
+                    // The waiter acts on its answer before the next packet is handled: on a current-thread
+                    // runtime, what it prints comes before the next packet's log, as with libmosquitto's
+                    // callbacks.
+                    tokio::task::yield_now().await;
                 }
                 Ok(other) => other.fail(ClientError::Closed),
                 Err(e) => return Err(self.violation(protocol_error, e.to_string())),
@@ -513,6 +550,7 @@ impl EventLoop {
             Packet::UnsubAck(unsuback) => match self.session.finish_request(unsuback.packet_id) {
                 Ok(Token::Unsubscribe(t)) => {
                     let _ = t.send(Ok(unsuback));
+                    tokio::task::yield_now().await;
                 }
                 Ok(other) => other.fail(ClientError::Closed),
                 Err(e) => return Err(self.violation(protocol_error, e.to_string())),

@@ -47,6 +47,10 @@ pub struct ConnectOptions {
     pub event_capacity: usize,
     /// Reconnect after the connection is lost, or `None` to end the event loop.
     pub reconnect: Option<Reconnect>,
+    /// Hold an incoming QoS 2 message until its PUBREL, as libmosquitto does, instead of delivering it at
+    /// once: an application that stops after a message has then finished its exchange. Messages of
+    /// different QoS may then reach the application in another order than they were sent.
+    pub deliver_qos2_at_pubrel: bool,
 }
 
 impl ConnectOptions {
@@ -66,6 +70,7 @@ impl ConnectOptions {
             outbound_topic_aliases: 0,
             event_capacity: 1024,
             reconnect: None,
+            deliver_qos2_at_pubrel: false,
         }
     }
 

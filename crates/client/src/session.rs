@@ -15,6 +15,8 @@
 //! incoming QoS 2:  ◀── PUBLISH (deliver once, remember id) PUBREC ──▶
 //!                  ◀── PUBREL  (forget id)                 PUBCOMP ──▶
 //! ```
+//! With `hold_qos2`, an incoming QoS 2 message reaches the application at PUBREL instead, as libmosquitto
+//! delivers it: a subscriber that stops after its last message has then finished the exchange.
 //! Completion tokens are generic so the flows are tested without channels.
 
 use std::collections::{HashMap, VecDeque};
@@ -57,6 +59,10 @@ pub(crate) struct Session<T> {
     outbound: Outbound<Publish>,
     /// QoS 2 messages received and awaiting PUBREL.
     inbound: Inbound,
+    /// Whether incoming QoS 2 messages wait for PUBREL before delivery.
+    pub hold_qos2: bool,
+    /// Those messages themselves, delivered at PUBREL.
+    held: HashMap<NonZeroU16, Publish>,
     /// Who waits for each open outbound exchange.
     waiting: HashMap<NonZeroU16, T>,
     /// The PUBREC reason code of QoS 2 exchanges the server accepted with other than 0x00 (0x10 No matching
@@ -102,6 +108,9 @@ pub(crate) struct Resumed<T> {
     pub resend: Vec<Packet>,
     /// Waiting callers whose request ended on the way, with its outcome.
     pub finished: Vec<(T, PublishOutcome)>,
+    /// Received QoS 2 messages whose PUBREL will never come (the server kept no session): delivered now
+    /// rather than lost, since the server counts them as sent.
+    pub released: Vec<Publish>,
 }
 
 impl<T> Session<T> {
@@ -112,6 +121,8 @@ impl<T> Session<T> {
             version,
             outbound: Outbound::new(max_inflight),
             inbound: Inbound::new(receive_maximum),
+            hold_qos2: false,
+            held: HashMap::new(),
             waiting: HashMap::new(),
             accepted_with: HashMap::new(),
             requests: HashMap::new(),
@@ -153,10 +164,12 @@ impl<T> Session<T> {
         }
         self.outbound.set_window(self.max_inflight.min(server_receive_maximum));
         self.max_packet_size = max_packet_size;
+        let mut released = Vec::new();
         if session_present {
             self.inbound.reconnected(self.receive_maximum);
         } else {
             self.inbound = Inbound::new(self.receive_maximum);
+            released.extend(self.held.drain().map(|(_, publish)| publish));
         }
         // Exchanges past PUBREC with a server that kept no session are over: it had taken the messages on.
         // A PUBLISH that no longer fits the server's Maximum Packet Size fails.
@@ -189,7 +202,7 @@ impl<T> Session<T> {
                 Err(e) => finished.push((token, Err(e))),
             }
         }
-        Resumed { resend, finished }
+        Resumed { resend, finished, released }
     }
 
     /// Checks a PUBLISH (with its packet identifier, or a stand-in of the same size) against the server's
@@ -228,6 +241,12 @@ impl<T> Session<T> {
                 Publishing::Queued
             }
         }
+    }
+
+    /// The number a QoS 0 message takes in the identifier sequence, for the packet log only: it goes on the
+    /// wire without one [MQTT-2.2.1-2], but libmosquitto's logs number it, and `-d` output reads the same.
+    pub fn number_qos0(&mut self) -> Option<NonZeroU16> {
+        self.outbound.skip_id()
     }
 
     /// Opens the exchange of a QoS 1/2 message and gives it its packet identifier; `None` when the window is
@@ -295,12 +314,18 @@ impl<T> Session<T> {
         Ok((self.take_waiting(id)?, code))
     }
 
-    /// An incoming PUBLISH: whether to hand it to the application, and the acknowledgement to send at once.
-    /// A QoS 2 message whose identifier awaits PUBREL is a retransmission and is not delivered again
-    /// [MQTT-4.3.3-10]; more unacknowledged QoS 1/2 messages than our Receive Maximum is a violation
-    /// [MQTT-3.3.4-9].
+    /// An incoming PUBLISH: whether to hand it to the application now, and the acknowledgement to send at
+    /// once. A new QoS 2 message is held until its PUBREL with `hold_qos2`; one whose identifier awaits PUBREL is a
+    /// retransmission and is not delivered again [MQTT-4.3.3-10]; more unacknowledged QoS 1/2 messages than
+    /// our Receive Maximum is a violation [MQTT-3.3.4-9].
     pub fn on_publish(&mut self, publish: &Publish) -> Result<(bool, Option<Packet>), ProtoError> {
-        let deliver = self.inbound.on_publish(publish.qos, publish.packet_id)? == InboundPublish::Deliver;
+        let mut deliver = self.inbound.on_publish(publish.qos, publish.packet_id)? == InboundPublish::Deliver;
+        if let (true, true, QoS::ExactlyOnce, Some(id)) =
+            (self.hold_qos2, deliver, publish.qos, publish.packet_id)
+        {
+            self.held.insert(id, publish.clone());
+            deliver = false;
+        }
         let ack = match (publish.qos, publish.packet_id) {
             (QoS::AtLeastOnce, Some(id)) => {
                 // The PUBACK goes out with this packet's other output: the quota is free again.
@@ -313,14 +338,15 @@ impl<T> Session<T> {
         Ok((deliver, ack))
     }
 
-    /// PUBREL: forget the QoS 2 identifier and answer PUBCOMP; 0x92 Packet Identifier not found when it was
-    /// not awaiting PUBREL, so the server can still finish an exchange of a previous connection.
-    pub fn on_pubrel(&mut self, ack: &Ack) -> Packet {
+    /// PUBREL: forget the QoS 2 identifier, answer PUBCOMP and deliver the message held under it; 0x92
+    /// Packet Identifier not found when it was not awaiting PUBREL, so the server can still finish an
+    /// exchange of a previous connection.
+    pub fn on_pubrel(&mut self, ack: &Ack) -> (Packet, Option<Publish>) {
         let mut comp = Ack::new(ack.packet_id);
         if !self.inbound.on_pubrel(ack.packet_id) {
             comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
         }
-        Packet::PubComp(comp)
+        (Packet::PubComp(comp), self.held.remove(&ack.packet_id))
     }
 
     /// Reserves a packet identifier for a SUBSCRIBE or UNSUBSCRIBE [MQTT-2.2.1-3].
@@ -478,23 +504,29 @@ mod tests {
     }
 
     #[test]
-    fn incoming_qos2_is_delivered_once_until_pubrel_mqtt_4_3_3_10() {
+    fn incoming_qos2_is_delivered_at_once_or_at_pubrel_and_only_once_mqtt_4_3_3_10() {
         let mut s: Session<u32> = Session::new(V5, 10, 10);
+        let p = with_id(publish(QoS::ExactlyOnce), 4);
+        assert!(s.on_publish(&p).unwrap().0, "delivered at once by default");
+        assert!(!s.on_publish(&Publish { dup: true, ..p }).unwrap().0);
+        assert_eq!(s.on_pubrel(&Ack::new(id(4))).1, None);
+        s.hold_qos2 = true;
         let p = with_id(publish(QoS::ExactlyOnce), 3);
         let (deliver, ack) = s.on_publish(&p).unwrap();
-        assert!(deliver);
+        assert!(!deliver, "held until PUBREL");
         assert!(matches!(ack, Some(Packet::PubRec(a)) if a.packet_id == id(3)));
         let again = Publish { dup: true, ..p.clone() };
         assert!(!s.on_publish(&again).unwrap().0);
-        assert!(
-            matches!(s.on_pubrel(&Ack::new(id(3))), Packet::PubComp(c) if c.reason_code == ReasonCode::SUCCESS)
-        );
-        assert!(s.on_publish(&p).unwrap().0, "a new message may reuse the id after PUBCOMP");
-        s.on_pubrel(&Ack::new(id(3)));
-        let unknown = s.on_pubrel(&Ack::new(id(3)));
+        let (comp, released) = s.on_pubrel(&Ack::new(id(3)));
+        assert!(matches!(comp, Packet::PubComp(c) if c.reason_code == ReasonCode::SUCCESS));
+        assert_eq!(released, Some(p.clone()));
+        s.on_publish(&p).unwrap();
+        assert!(s.on_pubrel(&Ack::new(id(3))).1.is_some(), "a new message may reuse the id after PUBCOMP");
+        let (unknown, none) = s.on_pubrel(&Ack::new(id(3)));
         assert!(
             matches!(unknown, Packet::PubComp(c) if c.reason_code == ReasonCode::PACKET_IDENTIFIER_NOT_FOUND)
         );
+        assert_eq!(none, None);
     }
 
     #[test]
@@ -557,8 +589,9 @@ mod tests {
     }
 
     #[test]
-    fn reconnect_without_session_completes_messages_past_pubrec_and_forgets_incoming_qos2() {
+    fn reconnect_without_session_completes_messages_past_pubrec_and_releases_incoming_qos2() {
         let mut s = Session::new(V5, 10, 10);
+        s.hold_qos2 = true;
         let a = sent_id(s.publish(publish(QoS::ExactlyOnce), 1));
         sent_id(s.publish(publish(QoS::AtLeastOnce), 2));
         s.on_pubrec(&Ack::new(a)).unwrap();
@@ -567,8 +600,11 @@ mod tests {
         assert!(matches!(resumed.finished.as_slice(), [(1, Ok(ReasonCode::SUCCESS))]));
         assert_eq!(resumed.resend.len(), 1);
         assert_eq!(s.inflight(), 1);
+        // No PUBREL will come for the message held: it is delivered now.
+        assert_eq!(resumed.released.len(), 1);
         // A new session: the same identifier is a new message.
-        assert!(s.on_publish(&with_id(publish(QoS::ExactlyOnce), 7)).unwrap().0);
+        s.on_publish(&with_id(publish(QoS::ExactlyOnce), 7)).unwrap();
+        assert!(s.on_pubrel(&Ack::new(id(7))).1.is_some());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! One debug line per packet sent or received, worded as libmosquitto logs them so `tern sub -d` reads like
 //! `mosquitto_sub -d`. Emitted as `tracing` events with target `tern_client::packets`.
 
+use std::num::NonZeroU16;
+
 use tern_codec::{ByteString, Packet};
 
 pub(crate) const TARGET: &str = "tern_client::packets";
@@ -13,7 +15,8 @@ fn client(id: &ByteString) -> &str {
     }
 }
 
-pub(crate) fn describe_sent(packet: &Packet) -> String {
+/// `number` stands in for the packet identifier of a QoS 0 PUBLISH, which has none.
+pub(crate) fn describe_sent(packet: &Packet, number: Option<NonZeroU16>) -> String {
     match packet {
         Packet::Connect(_) => "sending CONNECT".into(),
         Packet::Publish(p) => format!(
@@ -21,7 +24,7 @@ pub(crate) fn describe_sent(packet: &Packet) -> String {
             u8::from(p.dup),
             p.qos.as_u8(),
             u8::from(p.retain),
-            p.packet_id.map_or(0, |i| i.get()),
+            p.packet_id.or(number).map_or(0, |i| i.get()),
             p.topic,
             p.payload.len()
         ),
@@ -82,9 +85,9 @@ pub(crate) fn describe_received(packet: &Packet) -> String {
     }
 }
 
-pub(crate) fn trace_sent(id: &ByteString, packet: &Packet) {
+pub(crate) fn trace_sent(id: &ByteString, packet: &Packet, number: Option<NonZeroU16>) {
     if tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
-        for line in describe_sent(packet).lines() {
+        for line in describe_sent(packet, number).lines() {
             tracing::debug!(target: TARGET, "Client {} {}", client(id), line);
         }
     }

@@ -99,7 +99,7 @@ impl Conn {
 }
 
 async fn tcp(host: &str, port: u16, bind: Option<&str>, nodelay: bool) -> Result<TcpStream, ConnectError> {
-    let addrs = tokio::net::lookup_host((host, port)).await.map_err(ConnectError::Io)?;
+    let addrs = tokio::net::lookup_host((host, port)).await.map_err(ConnectError::Lookup)?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no addresses"));
     for addr in addrs {
         let socket =

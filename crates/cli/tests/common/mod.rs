@@ -64,6 +64,18 @@ pub fn on_terminal(real: bool, name: &str, args: &[&str], dialogue: &[(&str, &st
     run(cmd, b"")
 }
 
+/// `tool`, with mosquitto's stdout line-buffered on a pipe as on a terminal (its `-d` log is written with
+/// C stdio, block-buffered on a pipe), so a test can read it as it comes.
+pub fn tool_line_buffered(real: bool, name: &str, args: &[&str]) -> Command {
+    if !real {
+        return tool(false, name, args);
+    }
+    let mut c = Command::new("stdbuf");
+    c.env("XDG_CONFIG_HOME", "/nonexistent-tern-test-config");
+    c.arg("-oL").arg(format!("mosquitto_{name}")).args(args);
+    c
+}
+
 /// Runs with a time limit, `stdin` fed in; kills the process if it overruns.
 pub fn run(mut cmd: Command, stdin: &[u8]) -> Output {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -110,7 +122,7 @@ pub struct Subscriber {
 impl Subscriber {
     /// Starts `cmd` (a subscriber to `sync/#` among its topics, printing with -v) and waits until it has
     /// printed the retained message on `sync/ready`, i.e. it is subscribed.
-    pub fn start(broker: &AnyBroker, mut cmd: Command) -> Subscriber {
+    pub fn start(broker: &AnyBroker, cmd: Command) -> Subscriber {
         // Brokers are told apart by their directory: a port may serve several brokers in turn.
         static SYNC: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
         let mut synced = SYNC.lock().unwrap();
@@ -125,13 +137,27 @@ impl Subscriber {
             synced.push(broker.dir().to_owned());
         }
         drop(synced);
+        let (subscriber, before) = Subscriber::start_until(cmd, "sync/ready");
+        assert!(before.is_empty(), "{before:?}");
+        subscriber
+    }
+
+    /// Starts `cmd` and reads its output up to a line starting with `marker` (e.g. `Subscribed` with -d);
+    /// returns the lines before it.
+    pub fn start_until(mut cmd: Command, marker: &str) -> (Subscriber, Vec<String>) {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd.spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("sync/ready"), "{line:?}");
-        Subscriber { child, stdout }
+        let mut before = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "no {marker:?} line after {before:?}");
+            if line.starts_with(marker) {
+                break;
+            }
+            before.push(line);
+        }
+        (Subscriber { child, stdout }, before)
     }
 
     pub fn finish(mut self) -> (Vec<u8>, i32) {
@@ -140,4 +166,16 @@ impl Subscriber {
         let out = wait(self.child, Duration::from_secs(20));
         (rest, out.status.code().unwrap_or(-1))
     }
+}
+
+/// `-d` output with the client identifiers masked (`Client <id> ...`), the one part that differs between
+/// two runs; `(null)`, the client not named yet, stays.
+pub fn mask_client_ids(out: &str) -> String {
+    out.lines()
+        .map(|line| match line.strip_prefix("Client ").and_then(|rest| rest.split_once(' ')) {
+            Some((id, rest)) if id != "(null)" => format!("Client <id> {rest}"),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -160,6 +160,13 @@ impl<M> Outbound<M> {
         }
     }
 
+    /// Takes the next number of the identifier sequence without reserving it, for a message that carries no
+    /// packet identifier (QoS 0): a client that numbers every message it sends, as libmosquitto does in its
+    /// logs, keeps one sequence with its QoS 1/2 messages, SUBSCRIBE and UNSUBSCRIBE.
+    pub fn skip_id(&mut self) -> Option<NonZeroU16> {
+        self.allocate_id()
+    }
+
     /// Opens an exchange for a QoS 1 or 2 message and returns its packet identifier, or gives the message
     /// back if the window is full (or `qos` is 0, which needs no exchange).
     pub fn send(&mut self, qos: QoS, message: M) -> Result<NonZeroU16, M> {
@@ -386,6 +393,16 @@ mod tests {
                 (c, OutboundState::AwaitingPubRec, Some("c")),
             ]
         );
+    }
+
+    #[test]
+    fn a_skipped_number_is_not_reserved_and_the_sequence_goes_on() {
+        let mut out: Outbound<&str> = Outbound::new(10);
+        let sub = out.reserve_id().unwrap();
+        assert_eq!(out.skip_id(), Some(id(2)));
+        assert!(!out.contains(id(2)));
+        assert_eq!(out.send(QoS::AtLeastOnce, "m"), Ok(id(3)));
+        assert!(out.release_id(sub));
     }
 
     #[test]
