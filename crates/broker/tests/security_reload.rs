@@ -42,8 +42,10 @@ fn user(port: u16, name: &str) -> tern_client::ConnectOptions {
     v5(port, name).credentials(name, format!("{name}-pw"))
 }
 
+/// A QoS 1 publish and its outcome; a panic if the broker answers nothing within [`PATIENCE`].
 async fn publish(client: &Client, topic: &str) -> Result<(), tern_client::ClientError> {
-    client.publish(topic, topic.to_owned(), QoS::AtLeastOnce, false).await.map(drop)
+    let publish = client.publish(topic, topic.to_owned(), QoS::AtLeastOnce, false);
+    tokio::time::timeout(PATIENCE, publish).await.expect("no answer to PUBLISH in time").map(drop)
 }
 
 const ACL: &str = "user alice\ntopic readwrite a/#\ntopic readwrite b/#\n\nuser bob\ntopic readwrite #\n";
