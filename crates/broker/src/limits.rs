@@ -143,12 +143,7 @@ mod tests {
         live.reload(&started, &new);
         assert_eq!(
             held.get(),
-            QueueLimits {
-                max_messages: 3,
-                max_bytes: 100,
-                queue_qos0_offline: false,
-                max_stored: usize::MAX
-            }
+            QueueLimits { max_messages: 3, max_bytes: 100, queue_qos0_offline: false, max_stored: 100_000 }
         );
         assert_eq!(live.current().max_queued_messages, 3);
     }
