@@ -457,7 +457,8 @@ impl Connection {
             self.release_held();
             if session.needs_page_in() {
                 // The next delivery spilled to the store: read the next batch back before sending more.
-                session.page_in().await;
+                // Boxed: a rare wait that the loop's future, held by every idle connection, would be sized for.
+                Box::pin(session.page_in()).await;
             }
             self.pump();
             self.record.set_inflight(self.outbound.len());
