@@ -297,25 +297,29 @@ impl EventLoop {
     /// Queues a packet built by the protocol state (an acknowledgement, PINGREQ, a PUBLISH checked on its
     /// way in), which encodes by construction; a failure is logged, never expected.
     fn queue_checked(&mut self, packet: &Packet) {
-        if let Err(e) = self.queue(packet) {
+        self.queue_checked_numbered(packet, None);
+    }
+
+    fn queue_checked_numbered(&mut self, packet: &Packet, number: Option<NonZeroU16>) {
+        if let Err(e) = self.queue_numbered(packet, number) {
             tracing::error!(error = %e, packet = ?packet.packet_type(), "could not encode");
         }
     }
 
     /// Sends a PUBLISH that the session let through, with a topic alias when the client chooses them.
-    fn send_publish(&mut self, mut publish: Publish) {
-        self.connection.outgoing(&mut publish);
-        self.queue_checked(&Packet::Publish(publish));
+    fn send_publish(&mut self, publish: Publish) {
+        self.send_publish_numbered(publish, None);
     }
 
     /// Sends a QoS 0 PUBLISH, numbered in the packet log as libmosquitto numbers it.
-    fn send_qos0(&mut self, mut publish: Publish) {
+    fn send_qos0(&mut self, publish: Publish) {
         let number = self.session.number_qos0();
+        self.send_publish_numbered(publish, number);
+    }
+
+    fn send_publish_numbered(&mut self, mut publish: Publish, number: Option<NonZeroU16>) {
         self.connection.outgoing(&mut publish);
-        let packet = Packet::Publish(publish);
-        if let Err(e) = self.queue_numbered(&packet, number) {
-            tracing::error!(error = %e, packet = ?packet.packet_type(), "could not encode");
-        }
+        self.queue_checked_numbered(&Packet::Publish(publish), number);
     }
 
     async fn flush(&mut self) -> Result<(), DisconnectReason> {

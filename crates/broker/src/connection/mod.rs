@@ -455,12 +455,9 @@ impl Connection {
         }
         loop {
             self.release_held();
-            if session.needs_page_in() {
-                // The next delivery spilled to the store: read the next batch back before sending more.
-                // Boxed: a rare wait that the loop's future, held by every idle connection, would be sized for.
-                Box::pin(session.page_in()).await;
-            }
-            self.pump();
+            // The next delivery may wait in the store: read the next batch back, then send on. Boxed: a
+            // rare wait that the loop's future, held by every idle connection, would be sized for.
+            while self.pump() && Box::pin(session.page_in()).await {}
             self.record.set_inflight(self.outbound.len());
             tokio::select! {
                 biased;

@@ -17,8 +17,10 @@ const BATCH: usize = 64;
 
 impl Connection {
     /// Moves deliveries into the write buffer while it is below the high-water mark and the inflight window
-    /// has room. Retained messages owed to a new subscription go first.
-    pub(super) fn pump(&mut self) {
+    /// has room. Retained messages owed to a new subscription go first. True when it stopped because the
+    /// next delivery in order waits in the store (spilled or paged out): page in, then pump again.
+    #[must_use]
+    pub(super) fn pump(&mut self) -> bool {
         let now = Instant::now();
         // Exchanges of a resumed session still to be sent again go first, as the window frees room.
         while self.wbuf.len() < WRITE_HIGH_WATER {
@@ -28,7 +30,7 @@ impl Connection {
         while self.wbuf.len() < WRITE_HIGH_WATER {
             let Some(front) = self.retained_backlog.front() else { break };
             if front.qos != QoS::AtMostOnce && self.outbound.is_full() {
-                return;
+                return false;
             }
             if let Some(delivery) = self.retained_backlog.pop_front() {
                 self.send_delivery(delivery, now);
@@ -43,7 +45,7 @@ impl Connection {
             let mut bytes_free =
                 if max_bytes == 0 { usize::MAX } else { max_bytes.saturating_sub(self.inflight_bytes()) };
             let mut empty = self.outbound.is_empty();
-            {
+            let waits_on_disk = {
                 let mut mailbox = session.mailbox.lock();
                 while batch.len() < BATCH {
                     match mailbox.front() {
@@ -62,9 +64,10 @@ impl Connection {
                 if !batch.is_empty() {
                     session.after_pop(&mailbox);
                 }
-            }
+                batch.is_empty() && mailbox.needs_page_in()
+            };
             if batch.is_empty() {
-                return;
+                return waits_on_disk;
             }
             for delivery in batch.drain(..) {
                 self.broker
@@ -74,6 +77,7 @@ impl Connection {
                 self.send_delivery(delivery, now);
             }
         }
+        false
     }
 
     /// Bytes of the messages in flight (counted for `max_inflight_bytes`).

@@ -152,12 +152,13 @@ impl Session {
     /// Reads the next batch of paged-out deliveries (at most `max_queued_messages`) back into the queue,
     /// where they belong in order: those of an offline session when its client returns, an online one's
     /// overflow as its queue in memory empties. Memory holds one batch, however long the queue on disk.
-    pub async fn page_in(&self) {
-        let Some(durable) = self.durable.get() else { return };
+    /// False when there was nothing to read (or no store to read it from).
+    pub async fn page_in(&self) -> bool {
+        let Some(durable) = self.durable.get() else { return false };
         let batch: Vec<Paged> =
             self.mailbox.lock().paged().take(self.limits.get().max_messages.max(1)).copied().collect();
         if batch.is_empty() {
-            return;
+            return false;
         }
         let loaded = durable.read_back(&self.client_id, &batch).await;
         let lost = self.mailbox.lock().page_in(batch.len(), loaded);
@@ -165,22 +166,13 @@ impl Session {
             tracing::warn!(client_id = %self.client_id, "{} queued messages could not be read back from the store", lost.len());
             durable.forget_paged(&self.client_id, &lost);
         }
+        true
     }
 
     /// Reads every paged-out delivery back (the session stops being stored).
     pub async fn page_in_all(&self) {
-        if self.durable.get().is_none() {
-            return;
-        }
         // Each batch takes its entries off the paged queue, read back or not: this ends.
-        while self.mailbox.lock().has_paged() {
-            self.page_in().await;
-        }
-    }
-
-    /// Whether the next delivery waits on disk: the connection pages in before it sends more.
-    pub fn needs_page_in(&self) -> bool {
-        self.durable.get().is_some() && self.mailbox.lock().needs_page_in()
+        while self.page_in().await {}
     }
 
     /// Saves the session record (expiry, subscriptions); `disconnected_at` is wall-clock ms, 0 while
@@ -220,14 +212,10 @@ impl Session {
             }
         }
         drop(mailbox);
-        match outcome {
-            Enqueued::Queued
-            | Enqueued::QueuedEvictedQoS0
-            | Enqueued::QueuedOverLimit
-            | Enqueued::Spilled => self.notify.notify_one(),
-            Enqueued::DroppedQueueFull | Enqueued::DroppedOffline => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if outcome.is_queued() {
+            self.notify.notify_one();
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         outcome
     }
@@ -279,10 +267,11 @@ impl Session {
     /// subscriber then drains alone, instead of all of them contending for every free slot.
     pub(crate) fn after_pop(&self, mailbox: &Mailbox) {
         self.last_drain.store(epoch().elapsed().as_millis() as u64, Ordering::Relaxed);
-        if !mailbox.is_over_limit(&self.limits.get()) {
+        let limits = self.limits.get();
+        if !mailbox.is_over_limit(&limits) {
             self.stalled.store(false, Ordering::Relaxed);
         }
-        if mailbox.is_at_low_water(&self.limits.get()) {
+        if mailbox.is_at_low_water(&limits) {
             self.drained.notify_waiters();
         }
     }
